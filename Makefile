@@ -1,0 +1,39 @@
+# The two commands of the README, and the steps they are made of.
+#   make demo   deploy onto local test hosts and print what was accepted/refused
+#   make test   lint, unit tests and every Molecule scenario
+SHELL := /bin/bash
+REPO := $(CURDIR)
+VENV := $(REPO)/.venv
+SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+
+export PATH := $(VENV)/bin:$(PATH)
+export CONTAINERS_CONF := $(REPO)/molecule/resources/containers.conf
+export ANSIBLE_COLLECTIONS_PATH := $(REPO)/.cache/collections
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+
+.PHONY: demo test bootstrap lint unit molecule clean
+
+demo: bootstrap
+	scripts/demo.sh
+
+test: bootstrap lint unit molecule
+
+bootstrap:
+	scripts/bootstrap.sh
+
+lint:
+	yamllint --strict .
+	ruff check .
+	ansible-lint
+
+# pytest exits 5 when it collected no test: that is a failure here.
+unit:
+	cd $(REPO) && python -m pytest tests/unit -q
+
+molecule:
+	set -e; for s in $(SCENARIOS); do molecule test -s $$s; done
+
+clean:
+	-for s in $(SCENARIOS); do molecule destroy -s $$s; done
+	rm -rf .cache

@@ -1,0 +1,479 @@
+"""End-to-end tests of the sasl_user module's main(), run in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.mailops.authsmtp.plugins.module_utils import passwd_file as pf
+from ansible_collections.mailops.authsmtp.plugins.modules import sasl_user
+
+FAST = dict(sha512_rounds=1000, bcrypt_cost=4, argon2_memory_cost=1024, argon2_time_cost=1)
+
+ALICE_PW = "alice-Secret-passphrase-1"
+BOB_PW = "bob-Secret-passphrase-2"
+CAROL_PW = "carol-Secret-passphrase-3"
+SECRETS = (ALICE_PW, BOB_PW, CAROL_PW)
+HASH_MARKERS = ("$6$", "$2b$", "$2a$", "$2y$", "$argon2")
+
+ORIGINAL = b"# hand-written header\n\nlegacy@example.test:{PLAIN}old:1000:1000::/home/legacy::quota=1G\n"
+
+
+@pytest.fixture
+def users_file(tmp_path):
+    return tmp_path / "users"
+
+
+@pytest.fixture
+def args(users_file, current_ids):
+    owner, group = current_ids
+    return dict(path=str(users_file), owner=owner, group=group, mode="0640", **FAST)
+
+
+def run_module(capsys, module_args, check_mode=False, diff=False):
+    """Run main() like Ansible would; return (exit code, result dict, raw stdout)."""
+    module_args = dict(module_args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    with patch_module_args(module_args), pytest.raises(SystemExit) as exc:
+        sasl_user.main()
+    out = capsys.readouterr().out
+    return exc.value.code, json.loads(out), out
+
+
+def assert_no_secrets(raw_output, extra=()):
+    for marker in HASH_MARKERS + SECRETS + tuple(extra):
+        assert marker not in raw_output, f"{marker!r} leaked into the module output"
+
+
+def assert_no_secrets_in_error(msg, users):
+    """The expected-format hint may show a template, but no given password or hash."""
+    for user in users:
+        password = user.get("password")
+        if password:
+            assert password not in msg
+        password_hash = user.get("password_hash")
+        if password_hash:
+            assert password_hash not in msg
+            for part in password_hash.split("$")[-2:]:  # salt and checksum
+                assert part not in msg
+
+
+def three_users():
+    return [
+        {"name": "alice@example.test", "password": ALICE_PW},
+        {"name": "Bob@Example.test", "password": BOB_PW, "scheme": "BLF-CRYPT"},
+        {"name": "carol@example.test", "password": CAROL_PW, "scheme": "ARGON2ID"},
+    ]
+
+
+def test_creates_file_with_attributes_and_is_idempotent(capsys, args, users_file, current_ids):
+    args["users"] = three_users()
+    rc, result, raw = run_module(capsys, args, diff=True)
+    assert rc == 0, result
+    assert result["changed"] is True
+    assert result["users_added"] == ["alice@example.test", "bob@example.test", "carol@example.test"]
+    assert result["users_updated"] == [] and result["users_removed"] == []
+    assert "backup_file" not in result
+    assert result["diff"]["before"] == ""
+    assert result["diff"]["after"] == (
+        "alice@example.test SHA512-CRYPT\nbob@example.test BLF-CRYPT\ncarol@example.test ARGON2ID\n"
+    )
+    assert result["diff"]["after_header"] == str(users_file)
+    assert_no_secrets(raw)
+
+    lines = users_file.read_text().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["alice@example.test", "bob@example.test", "carol@example.test"]
+    assert lines[0].startswith("alice@example.test:{SHA512-CRYPT}$6$rounds=1000$")
+    assert lines[1].startswith("bob@example.test:{BLF-CRYPT}$2b$04$")
+    assert lines[2].startswith("carol@example.test:{ARGON2ID}$argon2id$v=19$m=1024,t=1,p=1$")
+    assert all(line.count(":") == 7 and line.endswith("::::::") for line in lines)
+
+    st = users_file.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o640
+    assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
+    assert os.listdir(users_file.parent) == ["users"]  # no temp file left behind
+
+    before = users_file.read_bytes()
+    rc, result, raw = run_module(capsys, args, diff=True)
+    assert rc == 0
+    assert result["changed"] is False
+    assert (result["users_added"], result["users_updated"], result["users_removed"]) == ([], [], [])
+    assert result["diff"]["before"] == result["diff"]["after"]
+    assert users_file.read_bytes() == before
+    assert_no_secrets(raw)
+
+
+def test_update_absent_and_diff(capsys, args, users_file):
+    args["users"] = three_users()
+    run_module(capsys, args)
+    args["users"] = [
+        {"name": "alice@example.test", "password": "a-new-passphrase-for-alice"},  # password change
+        {"name": "bob@example.test", "password": BOB_PW},  # BLF-CRYPT -> default SHA512-CRYPT
+        {"name": "carol@example.test", "state": "absent"},
+        {"name": "dave@example.test", "password": "dave-passphrase", "scheme": "ARGON2ID"},
+    ]
+    rc, result, raw = run_module(capsys, args, diff=True)
+    assert rc == 0, result
+    assert result["changed"] is True
+    assert result["users_added"] == ["dave@example.test"]
+    assert result["users_updated"] == ["alice@example.test", "bob@example.test"]
+    assert result["users_removed"] == ["carol@example.test"]
+    assert result["diff"]["before"] == (
+        "alice@example.test SHA512-CRYPT\nbob@example.test BLF-CRYPT\ncarol@example.test ARGON2ID\n"
+    )
+    assert result["diff"]["after"] == (
+        "alice@example.test SHA512-CRYPT (password changed)\n"
+        "bob@example.test SHA512-CRYPT (password changed)\n"
+        "dave@example.test ARGON2ID\n"
+    )
+    assert_no_secrets(raw, extra=("a-new-passphrase-for-alice", "dave-passphrase"))
+    text = users_file.read_text()
+    assert "carol@example.test" not in text
+    assert text.splitlines()[1].startswith("bob@example.test:{SHA512-CRYPT}$6$")
+    assert os.listdir(users_file.parent) == ["users"]
+
+
+def test_preserves_existing_lines_and_exclusive(capsys, args, users_file):
+    users_file.write_bytes(ORIGINAL)
+    args["users"] = [{"name": "alice@example.test", "password": ALICE_PW}]
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 0, result
+    content = users_file.read_bytes()
+    assert content.startswith(ORIGINAL)  # comment, blank line and the foreign entry untouched
+    assert content[len(ORIGINAL) :].startswith(b"alice@example.test:{SHA512-CRYPT}$6$")
+
+    args["exclusive"] = True
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 0, result
+    assert result["changed"] is True
+    assert result["users_removed"] == ["legacy@example.test"]
+    content = users_file.read_bytes()
+    assert content.startswith(b"# hand-written header\n\nalice@example.test:")
+    assert b"legacy" not in content
+
+
+def test_password_hash_option(capsys, args, users_file):
+    field = pf.Hasher(**FAST).hash("BLF-CRYPT", ALICE_PW).replace("$2b$", "$2y$")
+    args["users"] = [{"name": "alice@example.test", "password_hash": field}]
+    rc, result, raw = run_module(capsys, args, diff=True)
+    assert rc == 0, result
+    assert users_file.read_text() == f"alice@example.test:{field}::::::\n"
+    assert_no_secrets(raw, extra=(field[len("{BLF-CRYPT}") :],))
+
+    rc, result, _ = run_module(capsys, args)
+    assert result["changed"] is False
+
+    # The plaintext that matches the stored $2y$ hash keeps it, too.
+    args["users"] = [{"name": "alice@example.test", "password": ALICE_PW, "scheme": "BLF-CRYPT"}]
+    rc, result, _ = run_module(capsys, args)
+    assert result["changed"] is False
+    assert users_file.read_text() == f"alice@example.test:{field}::::::\n"
+
+
+def test_check_mode_creates_nothing(capsys, args, users_file):
+    args["users"] = three_users()
+    rc, result, raw = run_module(capsys, args, check_mode=True, diff=True)
+    assert rc == 0, result
+    assert result["changed"] is True
+    assert result["users_added"] == ["alice@example.test", "bob@example.test", "carol@example.test"]
+    assert "carol@example.test ARGON2ID" in result["diff"]["after"]
+    assert not users_file.exists()
+    assert os.listdir(users_file.parent) == []
+    assert_no_secrets(raw)
+
+
+def test_check_mode_changes_nothing(capsys, args, users_file):
+    users_file.write_bytes(ORIGINAL)
+    os.chmod(users_file, 0o644)
+    args.update(users=[{"name": "alice@example.test", "password": ALICE_PW}], exclusive=True, backup=True)
+    rc, result, _ = run_module(capsys, args, check_mode=True, diff=True)
+    assert rc == 0, result
+    assert result["changed"] is True
+    assert result["users_added"] == ["alice@example.test"]
+    assert result["users_removed"] == ["legacy@example.test"]
+    content_diff, attr_diff = result["diff"]
+    assert content_diff["after"] == "alice@example.test SHA512-CRYPT\n"
+    assert attr_diff == {"before": {"mode": "0644"}, "after": {"mode": "0640"}}
+    assert users_file.read_bytes() == ORIGINAL
+    assert stat.S_IMODE(users_file.stat().st_mode) == 0o644
+    assert os.listdir(users_file.parent) == ["users"]  # no backup, no temp file
+
+
+def test_fixes_attributes_without_content_change(capsys, args, users_file):
+    args["users"] = [{"name": "alice@example.test", "password": ALICE_PW}]
+    run_module(capsys, args)
+    content = users_file.read_bytes()
+    os.chmod(users_file, 0o644)
+
+    rc, result, _ = run_module(capsys, args, diff=True)
+    assert rc == 0, result
+    assert result["changed"] is True
+    assert (result["users_added"], result["users_updated"], result["users_removed"]) == ([], [], [])
+    content_diff, attr_diff = result["diff"]
+    assert content_diff["before"] == content_diff["after"] == "alice@example.test SHA512-CRYPT\n"
+    assert attr_diff == {"before": {"mode": "0644"}, "after": {"mode": "0640"}}
+    assert stat.S_IMODE(users_file.stat().st_mode) == 0o640
+    assert users_file.read_bytes() == content
+
+    rc, result, _ = run_module(capsys, args)
+    assert result["changed"] is False
+
+
+def test_mode_option_applies_to_rewritten_file(capsys, args, users_file):
+    users_file.write_bytes(ORIGINAL)
+    os.chmod(users_file, 0o644)
+    args.update(users=[{"name": "alice@example.test", "password": ALICE_PW}], mode="0600")
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 0, result
+    assert stat.S_IMODE(users_file.stat().st_mode) == 0o600
+    assert os.listdir(users_file.parent) == ["users"]
+
+
+def test_backup(capsys, args, users_file):
+    users_file.write_bytes(ORIGINAL)
+    args.update(users=[{"name": "alice@example.test", "password": ALICE_PW}], backup=True)
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 0, result
+    backup = result["backup_file"]
+    assert os.path.dirname(backup) == str(users_file.parent)
+    with open(backup, "rb") as f:
+        assert f.read() == ORIGINAL
+    assert sorted(os.listdir(users_file.parent)) == sorted(["users", os.path.basename(backup)])
+
+    rc, result, _ = run_module(capsys, args)
+    assert result["changed"] is False
+    assert "backup_file" not in result
+
+
+def test_backup_failure_leaves_file_untouched(capsys, args, users_file, monkeypatch):
+    users_file.write_bytes(ORIGINAL)
+
+    def broken_backup(self, fn):
+        raise Exception(f"Could not make backup of {fn!r}.")
+
+    monkeypatch.setattr(AnsibleModule, "backup_local", broken_backup)
+    args.update(users=[{"name": "alice@example.test", "password": ALICE_PW}], backup=True)
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 1
+    assert result["msg"] == f"cannot back up {users_file}: Could not make backup of {str(users_file)!r}."
+    assert users_file.read_bytes() == ORIGINAL
+    assert os.listdir(users_file.parent) == ["users"]
+
+
+def test_no_backup_when_file_is_created(capsys, args, users_file):
+    args.update(users=[{"name": "alice@example.test", "password": ALICE_PW}], backup=True)
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 0 and result["changed"] is True
+    assert "backup_file" not in result
+
+
+def test_creates_empty_file_when_nothing_to_add(capsys, args, users_file):
+    args.update(users=[{"name": "alice@example.test", "state": "absent"}])
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 0, result
+    assert result["changed"] is True
+    assert users_file.read_bytes() == b""
+    assert stat.S_IMODE(users_file.stat().st_mode) == 0o640
+
+
+def test_failed_move_leaves_file_and_no_temp_file(capsys, args, users_file, monkeypatch):
+    users_file.write_bytes(ORIGINAL)
+
+    def broken_move(self, src, dest, unsafe_writes=False, keep_dest_attrs=True):
+        raise Exception("simulated rename failure")
+
+    monkeypatch.setattr(AnsibleModule, "atomic_move", broken_move)
+    args["users"] = [{"name": "alice@example.test", "password": ALICE_PW}]
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 1
+    assert result["msg"] == f"cannot replace {users_file}: simulated rename failure"
+    assert users_file.read_bytes() == ORIGINAL
+    assert os.listdir(users_file.parent) == ["users"]
+
+
+def _hash(scheme):
+    return pf.Hasher(**FAST).hash(scheme, "irrelevant-password")
+
+
+# Each case: users option (or extra module options), and the start of the expected message.
+INVALID = {
+    "bad address": (
+        [{"name": "alice@example.test", "password": ALICE_PW}, {"name": "bob@@example.test", "password": BOB_PW}],
+        "users[1].name: 'bob@@example.test' is not a valid login address (local@domain)",
+    ),
+    "address with colon": (
+        [{"name": "bob:x@example.test", "password": BOB_PW}],
+        "users[0].name: 'bob:x@example.test' is not a valid login address",
+    ),
+    "address with space": (
+        [{"name": "bob @example.test", "password": BOB_PW}],
+        "users[0].name: 'bob @example.test' is not a valid login address",
+    ),
+    "address with newline": (
+        [{"name": "bob@example.test\nevil@example.test", "password": BOB_PW}],
+        "users[0].name: 'bob@example.test\\nevil@example.test' is not a valid login address",
+    ),
+    "address without domain": (
+        [{"name": "bob", "password": BOB_PW}],
+        "users[0].name: 'bob' is not a valid login address",
+    ),
+    "duplicate": (
+        [
+            {"name": "alice@example.test", "password": ALICE_PW},
+            {"name": "bob@example.test", "password": BOB_PW},
+            {"name": "carol@example.test", "password": CAROL_PW},
+            {"name": "alice@example.test", "password": BOB_PW},
+        ],
+        "users[3].name: 'alice@example.test' is listed twice (also users[0])",
+    ),
+    "duplicate differing in case": (
+        [{"name": "alice@example.test", "password": ALICE_PW}, {"name": "ALICE@example.TEST", "state": "absent"}],
+        "users[1].name: 'alice@example.test' is listed twice (also users[0])",
+    ),
+    "unknown user scheme": (
+        [{"name": "alice@example.test", "password": ALICE_PW, "scheme": "PLAIN"}],
+        "users[0].scheme: unknown scheme 'PLAIN'; valid choices are SHA512-CRYPT, BLF-CRYPT, ARGON2ID",
+    ),
+    "malformed SHA512-CRYPT hash": (
+        [{"name": "alice@example.test", "password_hash": _hash("SHA512-CRYPT")[:-2]}],
+        "users[0].password_hash: not a well-formed SHA512-CRYPT hash (expected {SHA512-CRYPT}$6$",
+    ),
+    "malformed BLF-CRYPT hash": (
+        [{"name": "alice@example.test", "password_hash": _hash("BLF-CRYPT").replace("$04$", "$99$")}],
+        "users[0].password_hash: not a well-formed BLF-CRYPT hash (expected {BLF-CRYPT}$2b$",
+    ),
+    "malformed ARGON2ID hash": (
+        [
+            {"name": "alice@example.test", "password": ALICE_PW},
+            {"name": "bob@example.test", "password_hash": _hash("ARGON2ID").replace("$argon2id$", "$argon2i$")},
+        ],
+        "users[1].password_hash: not a well-formed ARGON2ID hash (expected {ARGON2ID}$argon2id$v=19$m=",
+    ),
+    "hash without prefix": (
+        [{"name": "alice@example.test", "password_hash": _hash("SHA512-CRYPT")[len("{SHA512-CRYPT}") :]}],
+        "users[0].password_hash: must be a Dovecot-style '{SCHEME}hash' string",
+    ),
+    "empty password": (
+        [{"name": "alice@example.test", "password": ""}],
+        "users[0].password: empty password for 'alice@example.test'",
+    ),
+    "password and password_hash": (
+        [{"name": "alice@example.test", "password": ALICE_PW, "password_hash": _hash("SHA512-CRYPT")}],
+        "users[0]: 'password' and 'password_hash' are mutually exclusive",
+    ),
+    "neither password nor password_hash": (
+        [{"name": "alice@example.test"}],
+        "users[0]: 'alice@example.test' has state=present but neither 'password' nor 'password_hash'",
+    ),
+    "bcrypt password too long": (
+        [{"name": "alice@example.test", "password": "x" * 80, "scheme": "BLF-CRYPT"}],
+        "users[0].password: the password for 'alice@example.test' is longer than 72 bytes",
+    ),
+    "unknown module scheme": ({"scheme": "MD5-CRYPT"}, "value of scheme must be one of: SHA512-CRYPT, BLF-CRYPT"),
+    "bad mode": ({"mode": "rw-r-----"}, "mode: 'rw-r-----' is not a valid file mode"),
+    "unknown group": ({"group": "no-such-group-x9"}, "group: group 'no-such-group-x9' does not exist on this host"),
+    "unknown owner": ({"owner": "no-such-user-x9"}, "owner: user 'no-such-user-x9' does not exist on this host"),
+    "too few rounds": ({"sha512_rounds": 10}, "sha512_rounds: must be an integer from 1000 to 999999999"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVALID))
+@pytest.mark.parametrize("exists", [True, False], ids=["existing-file", "no-file"])
+def test_invalid_input_leaves_file_untouched(capsys, args, users_file, case, exists):
+    options, message = INVALID[case]
+    if isinstance(options, list):
+        args["users"] = options
+    else:
+        args.update(options, users=[{"name": "new@example.test", "password": ALICE_PW}])
+    if exists:
+        users_file.write_bytes(ORIGINAL)
+        os.chmod(users_file, 0o644)  # also no attribute change may happen
+        mtime = users_file.stat().st_mtime_ns
+
+    rc, result, raw = run_module(capsys, args)
+    assert rc == 1
+    assert result["failed"] is True
+    assert result["msg"].startswith(message), result["msg"]
+    assert_no_secrets_in_error(result["msg"], args["users"])
+    if exists:
+        assert users_file.read_bytes() == ORIGINAL
+        assert users_file.stat().st_mtime_ns == mtime
+        assert stat.S_IMODE(users_file.stat().st_mode) == 0o644
+        assert os.listdir(users_file.parent) == ["users"]
+    else:
+        assert os.listdir(users_file.parent) == []
+
+
+def test_unparseable_file_is_left_untouched(capsys, args, users_file):
+    users_file.write_bytes(ORIGINAL + b"some-password-on-its-own\n")
+    args["users"] = [{"name": "alice@example.test", "password": ALICE_PW}]
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 1
+    assert result["msg"].startswith(f"{users_file} line 4: expected 'name:password'")
+    assert "some-password" not in result["msg"]
+    assert users_file.read_bytes() == ORIGINAL + b"some-password-on-its-own\n"
+
+
+def test_non_utf8_bytes_round_trip(capsys, args, users_file):
+    original = b"# caf\xe9 (latin-1 comment)\n"
+    users_file.write_bytes(original)
+    args["users"] = [{"name": "alice@example.test", "password": ALICE_PW}]
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 0, result
+    assert users_file.read_bytes().startswith(original + b"alice@example.test:{SHA512-CRYPT}")
+
+
+def test_symlink_target_is_updated(capsys, args, users_file, tmp_path):
+    target = tmp_path / "real-users"
+    target.write_bytes(ORIGINAL)
+    users_file.symlink_to(target)
+    args["users"] = [{"name": "alice@example.test", "password": ALICE_PW}]
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 0, result
+    assert users_file.is_symlink()
+    assert target.read_bytes().startswith(ORIGINAL + b"alice@example.test:")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(os.listdir(tmp_path)) == ["real-users", "users"]
+
+
+def test_unwritable_directory(capsys, args, users_file, monkeypatch):
+    users_file.write_bytes(ORIGINAL)
+
+    def no_temp_files(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(sasl_user.tempfile, "mkstemp", no_temp_files)
+    args["users"] = [{"name": "alice@example.test", "password": ALICE_PW}]
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 1
+    assert result["msg"].startswith(f"cannot create a temporary file in {users_file.parent}: ")
+    assert users_file.read_bytes() == ORIGINAL
+
+
+def test_missing_directory(capsys, args, tmp_path):
+    args.update(path=str(tmp_path / "missing" / "users"), users=[])
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 1
+    assert result["msg"] == f"path: directory {tmp_path / 'missing'} does not exist; " + (
+        "install Dovecot first or choose another path"
+    )
+
+
+def test_path_is_a_directory(capsys, args, tmp_path):
+    args.update(path=str(tmp_path), users=[])
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 1
+    assert result["msg"] == f"path: {tmp_path} exists but is not a regular file"
+
+
+def test_missing_passlib(capsys, args, monkeypatch):
+    monkeypatch.setattr(sasl_user, "HAS_PASSLIB", False)
+    monkeypatch.setattr(sasl_user, "PASSLIB_IMPORT_ERROR", "ImportError: No module named 'passlib'")
+    args["users"] = []
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 1
+    assert "Failed to import the required Python library (passlib)" in result["msg"]
+    assert "python3-passlib" in result["msg"]
