@@ -26,6 +26,7 @@ lint:
 	yamllint --strict .
 	ruff check .
 	ansible-lint
+	python scripts/argspec_table.py --check
 
 # pytest exits 5 when it collected no test: that is a failure here.
 unit:
