@@ -36,7 +36,8 @@ def default_of(spec):
 def tables():
     out = []
     for role in ROLES:
-        spec = yaml.safe_load((REPO / "roles" / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]
+        specs_file = REPO / "roles" / role / "meta" / "argument_specs.yml"
+        spec = yaml.safe_load(specs_file.read_text())["argument_specs"]["main"]
         out.append(f"### `mailops.authsmtp.{role}`: {spec['short_description']}\n")
         out.append("| variable | type | default | description |")
         out.append("|---|---|---|---|")

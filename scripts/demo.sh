@@ -2,22 +2,48 @@
 # make demo: build the test hosts, deploy the collection onto them, send
 # authenticated, unauthenticated and forged mail from the client container,
 # and print the table of what was accepted and refused.
-# KEEP=1 leaves the hosts running afterwards (molecule login -h mx12 ...).
+# KEEP=1 leaves the hosts running afterwards; `make clean` removes them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scenario=default
+log=.cache/demo.log
+mkdir -p .cache
+: > "$log"
+# verify.yml writes its table here.
+export AUTHSMTP_REPORT="$PWD/.cache/smtp-report.txt"
+rm -f "$AUTHSMTP_REPORT"
 
-molecule converge -s "$scenario" && molecule verify -s "$scenario"
-rc=$?
+step() {
+    local what="$1"; shift
+    local start=$SECONDS
+    printf '%-58s' "$what"
+    if "$@" >>"$log" 2>&1; then
+        printf 'ok (%ds)\n' $((SECONDS - start))
+        return 0
+    fi
+    printf 'FAILED (%ds)\n\n--- last lines of %s ---\n' $((SECONDS - start)) "$log"
+    tail -n 40 "$log"
+    return 1
+}
 
-report_file="$(find "$HOME/.ansible/tmp" "$HOME/.cache/molecule" -path "*$scenario*" -name smtp-report.txt 2>/dev/null | head -n 1)"
+rc=0
+step "creating mx12 (Debian 12), mx13 (Debian 13), client, sink" molecule create -s "$scenario" &&
+step "preparing the client and the external.test sink" molecule prepare -s "$scenario" --force &&
+step "deploying playbooks/site.yml onto mx12 and mx13" molecule converge -s "$scenario" &&
+step "checking: --check run, SMTP sessions, password rotation" molecule verify -s "$scenario" || rc=1
+
+if [ -f "$AUTHSMTP_REPORT" ]; then
+    echo
+    echo "What the servers answered to sessions from the untrusted client container:"
+    echo
+    cat "$AUTHSMTP_REPORT"
+fi
 echo
-echo "=== What the servers accepted and refused (sessions from the client container) ==="
-if [ -n "$report_file" ]; then cat "$report_file"; else echo "no report: the run stopped before verify"; fi
+echo "full log: $log"
 
 if [ "${KEEP:-0}" = 1 ]; then
-    echo "hosts kept: molecule login -s $scenario -h mx12 | mx13 | client | sink; make clean removes them"
+    echo "hosts kept: molecule login -s $scenario -h mx12 (or mx13, client, sink); make clean removes them"
 else
-    molecule destroy -s "$scenario" >/dev/null
+    step "removing the test hosts" molecule destroy -s "$scenario" || true
 fi
 exit $rc
