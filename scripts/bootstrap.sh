@@ -27,7 +27,11 @@ want="$(sha256sum requirements.txt | cut -d' ' -f1)"
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "bootstrap: creating .venv from requirements.txt"
     python3 -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+    mkdir -p .cache
+    if ! .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt >.cache/pip-install.log 2>&1; then
+        tail -n 30 .cache/pip-install.log >&2
+        exit 1
+    fi
     .venv/bin/pip check
     echo "$want" > "$stamp"
 fi

@@ -20,6 +20,9 @@ expects (the code, and text that must appear in the reply):
         {"rcpt": "b@example.org", "code": 554, "text": "Relay access denied"},
         {"data": true, "code": 250}]}
 
+A step with "show": true is the one the result row reports when the whole
+session went as expected (by default, the last step).
+
 A "starttls" step, or tls "implicit", verifies the server certificate
 against cafile for the host name and records its SHA-256 fingerprint.
 
@@ -142,8 +145,12 @@ def run_check(check, token):
             name = next(k for k in ("ehlo", "starttls", "auth", "mail", "rcpt", "data") if k in step)
             shown = f"{code} {text}" if name != "ehlo" else ("offers " + " ".join(state.get("features", [])))
             result["steps"].append({"step": name, "code": code, "reply": text, "passed": ok})
-            decisive = {"expected": expectation(step), "got": shown}
+            # The table shows the last step, or the one marked "show" (the
+            # point of the check) when the session went as expected.
+            if not ok or step.get("show") or not (decisive or {}).get("shown"):
+                decisive = {"expected": expectation(step), "got": shown, "shown": bool(step.get("show"))}
             if not ok:
+                decisive["shown"] = True
                 break
         else:
             result["passed"] = True
@@ -157,7 +164,9 @@ def run_check(check, token):
                 smtp.quit()
             except (OSError, smtplib.SMTPException):
                 pass
-    result.update(decisive or {"expected": "", "got": ""})
+    decisive = decisive or {"expected": "", "got": ""}
+    decisive.pop("shown", None)
+    result.update(decisive)
     result.update({k: v for k, v in state.items()})
     result["subject"] = f"authsmtp check {check['id']} {token}"
     return result

@@ -1,0 +1,154 @@
+"""Filters that check the collection's inputs on the controller, before any
+host is touched. Each returns a list of problems, every one naming the
+variable and saying how to fix it; an empty list means the input is fine."""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from pathlib import Path
+
+from ansible.errors import AnsibleFilterError
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover - ansible-core depends on PyYAML
+    yaml = None
+
+try:
+    from ansible_collections.mailops.authsmtp.plugins.module_utils.passwd_file import (
+        PasswdFileError,
+        normalize_login,
+        validate_users,
+    )
+except ImportError:  # pragma: no cover - only when loaded outside the collection
+    PasswdFileError = None
+
+# Variables the roles set for each other as facts, not user inputs.
+_FACTS = {"authsmtp_tls_chain_files", "authsmtp_tls_changed"}
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
+
+
+def known_variables():
+    """Every public variable some role of this collection declares."""
+    roles = Path(__file__).resolve().parents[2] / "roles"
+    names = set()
+    for spec_file in roles.glob("*/meta/argument_specs.yml"):
+        specs = yaml.safe_load(spec_file.read_text()) or {}
+        for entry in (specs.get("argument_specs") or {}).values():
+            names.update((entry.get("options") or {}).keys())
+    return names
+
+
+def authsmtp_unknown_variables(names):
+    """Names with the authsmtp_ prefix that no role knows: typos, mostly."""
+    known = known_variables()
+    problems = []
+    for name in sorted(set(names)):
+        if not name.startswith("authsmtp_") or name in known or name in _FACTS:
+            continue
+        guess = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        hint = f"did you mean {guess[0]}?" if guess else "see the variable tables in the README"
+        problems.append(f"{name} is not a variable of mailops.authsmtp ({hint})")
+    return problems
+
+
+def authsmtp_domain_problems(domains, hostname):
+    problems = []
+    if not isinstance(hostname, str) or not _DOMAIN.match(hostname):
+        problems.append(
+            f"authsmtp_hostname must be the host's fully qualified name in lower case, "
+            f"such as mx1.example.org; got {hostname!r}"
+        )
+    if not isinstance(domains, list) or not domains:
+        problems.append("authsmtp_domains must list at least one mail domain, such as [example.org]")
+        return problems
+    for index, domain in enumerate(domains):
+        if not isinstance(domain, str) or not _DOMAIN.match(domain):
+            problems.append(f"authsmtp_domains[{index}]: {domain!r} is not a domain name in lower case")
+        elif domain == hostname:
+            problems.append(
+                f"authsmtp_domains[{index}]: {domain} is authsmtp_hostname itself, which Postfix keeps for "
+                "system accounts; use the mail domain (for example the parent domain) instead"
+            )
+    if len(set(domains)) != len(domains):
+        problems.append("authsmtp_domains lists a domain twice")
+    return problems
+
+
+def authsmtp_user_problems(users, domains=None, allow_foreign_send_as=False, scheme="SHA512-CRYPT"):
+    """Problems with authsmtp_users: the checks of the sasl_user module (run
+    here so that they stop the play before any host changes), plus, when
+    `domains` is given, that send_as addresses are in a served domain."""
+    if PasswdFileError is None:
+        raise AnsibleFilterError("authsmtp_user_problems needs the collection's module_utils")
+    if not isinstance(users, list):
+        return ["authsmtp_users must be a list of users ({name: ..., password: ...})"]
+    problems = []
+    cleaned = []
+    for index, user in enumerate(users):
+        if not isinstance(user, dict):
+            problems.append(f"authsmtp_users[{index}] must be a dict with at least name and password")
+            continue
+        unknown = sorted(set(user) - {"name", "password", "password_hash", "scheme", "state", "send_as"})
+        if unknown:
+            problems.append(
+                f"authsmtp_users[{index}] has unknown key(s) {', '.join(unknown)}; "
+                "allowed: name, password, password_hash, scheme, send_as, state"
+            )
+        cleaned.append({k: v for k, v in user.items() if k != "send_as"})
+        send_as = user.get("send_as", [])
+        if not isinstance(send_as, list):
+            problems.append(f"authsmtp_users[{index}].send_as must be a list of addresses")
+            continue
+        for position, address in enumerate(send_as):
+            label = f"authsmtp_users[{index}].send_as[{position}]"
+            try:
+                address = normalize_login(address, label)
+            except PasswdFileError as err:
+                problems.append(str(err))
+                continue
+            if domains is not None and address.split("@", 1)[1] not in domains and not allow_foreign_send_as:
+                problems.append(
+                    f"{label}: {address} is not in authsmtp_domains; mail from it would fail the other "
+                    "domain's SPF/DMARC. Add the domain to authsmtp_domains, or set "
+                    "authsmtp_allow_foreign_send_as: true if this server may send for it"
+                )
+    try:
+        validate_users(cleaned, scheme)
+    except PasswdFileError as err:
+        problems.append(re.sub(r"^users\[", "authsmtp_users[", str(err)))
+    return problems
+
+
+def authsmtp_network_problems(networks, allow_open_relay=False):
+    """mynetworks entries may relay without authentication: refuse the ones
+    that would make this host an open relay."""
+    if not isinstance(networks, list):
+        return ["authsmtp_mynetworks must be a list of networks such as ['192.0.2.0/24']"]
+    problems = []
+    for index, value in enumerate(networks):
+        try:
+            network = ipaddress.ip_network(str(value).strip("[]").replace("]/", "/"), strict=False)
+        except ValueError:
+            problems.append(f"authsmtp_mynetworks[{index}]: {value!r} is not a network in CIDR form (192.0.2.0/24)")
+            continue
+        widest = 8 if network.version == 4 else 16
+        if network.prefixlen < widest and not allow_open_relay:
+            problems.append(
+                f"authsmtp_mynetworks[{index}]: {value} lets {network.num_addresses:.3g} addresses relay without "
+                f"logging in, which makes this host an open relay. Narrow it, or set "
+                f"authsmtp_allow_open_relay_networks: true if you really mean it"
+            )
+    return problems
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "authsmtp_unknown_variables": authsmtp_unknown_variables,
+            "authsmtp_domain_problems": authsmtp_domain_problems,
+            "authsmtp_user_problems": authsmtp_user_problems,
+            "authsmtp_network_problems": authsmtp_network_problems,
+        }

@@ -1,0 +1,105 @@
+"""The controller-side input checks: each problem names the variable."""
+
+import pytest
+from ansible_collections.mailops.authsmtp.plugins.filter import preflight
+
+
+def test_known_variables_come_from_the_argument_specs():
+    known = preflight.known_variables()
+    assert {"authsmtp_hostname", "authsmtp_domains", "authsmtp_users", "authsmtp_tls_source"} <= known
+
+
+def test_misspelled_variable_gets_a_suggestion():
+    problems = preflight.authsmtp_unknown_variables(["authsmtp_domians", "authsmtp_hostname", "other_var"])
+    assert problems == [
+        "authsmtp_domians is not a variable of mailops.authsmtp (did you mean authsmtp_domains?)"
+    ]
+
+
+def test_unrelated_unknown_variable_points_at_the_docs():
+    (problem,) = preflight.authsmtp_unknown_variables(["authsmtp_zzzzzzzz"])
+    assert "see the variable tables" in problem
+
+
+@pytest.mark.parametrize(
+    ("domains", "hostname", "fragment"),
+    [
+        (["example.org"], "mx1", "authsmtp_hostname must be the host's fully qualified name"),
+        (["example.org"], "MX1.example.org", "authsmtp_hostname"),
+        ([], "mx1.example.org", "authsmtp_domains must list at least one"),
+        ("example.org", "mx1.example.org", "authsmtp_domains must list at least one"),
+        (["exa mple.org"], "mx1.example.org", "authsmtp_domains[0]"),
+        (["mx1.example.org"], "mx1.example.org", "is authsmtp_hostname itself"),
+        (["example.org", "example.org"], "mx1.example.org", "lists a domain twice"),
+    ],
+)
+def test_domain_problems(domains, hostname, fragment):
+    problems = preflight.authsmtp_domain_problems(domains, hostname)
+    assert any(fragment in p for p in problems), problems
+
+
+def test_good_domains_have_no_problem():
+    assert preflight.authsmtp_domain_problems(["example.org", "xn--bcher-kva.example"], "mx1.example.org") == []
+
+
+@pytest.mark.parametrize("network", ["0.0.0.0/0", "::/0", "10.0.0.0/7", "[2001:db8::]/8"])
+def test_open_relay_networks_are_refused(network):
+    (problem,) = preflight.authsmtp_network_problems([network])
+    assert problem.startswith("authsmtp_mynetworks[0]") and "open relay" in problem
+    assert preflight.authsmtp_network_problems([network], allow_open_relay=True) == []
+
+
+@pytest.mark.parametrize("network", ["192.0.2.0/24", "10.0.0.0/8", "[2001:db8::]/32", "2001:db8::/48"])
+def test_ordinary_networks_pass(network):
+    assert preflight.authsmtp_network_problems([network]) == []
+
+
+def test_invalid_network_is_named():
+    (problem,) = preflight.authsmtp_network_problems(["10.0.0.0/33"])
+    assert "authsmtp_mynetworks[0]" in problem and "CIDR" in problem
+
+
+USERS = [
+    {"name": "alice@example.org", "password": "pw-alice", "send_as": ["sales@example.org"]},
+    {"name": "bob@example.org", "password_hash": "{BLF-CRYPT}$2b$04$" + "a" * 53},
+]
+
+
+def test_good_users_have_no_problem():
+    assert preflight.authsmtp_user_problems(USERS, ["example.org"]) == []
+
+
+def test_foreign_send_as_needs_the_override():
+    users = [{"name": "alice@example.org", "password": "x", "send_as": ["ceo@bank.example"]}]
+    (problem,) = preflight.authsmtp_user_problems(users, ["example.org"])
+    assert problem.startswith("authsmtp_users[0].send_as[0]") and "authsmtp_allow_foreign_send_as" in problem
+    assert preflight.authsmtp_user_problems(users, ["example.org"], allow_foreign_send_as=True) == []
+
+
+def test_without_domains_send_as_domains_are_not_judged():
+    users = [{"name": "alice@example.org", "password": "x", "send_as": ["ceo@bank.example"]}]
+    assert preflight.authsmtp_user_problems(users) == []
+
+
+@pytest.mark.parametrize(
+    ("users", "fragment"),
+    [
+        ([{"name": "alice@@example.org", "password": "x"}], "authsmtp_users[0].name"),
+        ([{"name": "a@example.org", "password": "x"}, {"name": "A@example.org", "password": "y"}], "listed twice"),
+        ([{"name": "a@example.org", "password": ""}], "authsmtp_users[0].password: empty password"),
+        ([{"name": "a@example.org", "password_hash": "{SHA512-CRYPT}$6$x"}], "authsmtp_users[0].password_hash"),
+        ([{"name": "a@example.org", "password": "x", "sendas": []}], "unknown key(s) sendas"),
+        ([{"name": "a@example.org", "password": "x", "send_as": "b@example.org"}], "send_as must be a list"),
+        (["a@example.org"], "must be a dict"),
+        ("a@example.org", "must be a list"),
+    ],
+)
+def test_user_problems_name_the_entry(users, fragment):
+    problems = preflight.authsmtp_user_problems(users, ["example.org"])
+    assert any(fragment in p for p in problems), problems
+
+
+def test_problems_never_contain_the_secret():
+    users = [{"name": "a@example.org", "password": "hunter2-secret", "password_hash": "{SHA512-CRYPT}$6$zz"}]
+    problems = preflight.authsmtp_user_problems(users, ["example.org"])
+    assert problems and not any("hunter2" in p or "$6$zz" in p for p in problems)
