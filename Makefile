@@ -32,8 +32,14 @@ lint:
 unit:
 	cd $(REPO) && python -m pytest tests/unit -q
 
+# Each scenario's verify writes its accept/refuse table; the last line
+# ("checks: N passed, N failed") closes the run.
 molecule:
-	set -e; for s in $(SCENARIOS); do molecule test -s $$s; done
+	set -e; for s in $(SCENARIOS); do \
+	    report=$(REPO)/.cache/smtp-report-$$s.txt; rm -f $$report; \
+	    AUTHSMTP_REPORT=$$report molecule test -s $$s; \
+	    echo "scenario $$s:"; tail -n 1 $$report; \
+	done
 
 clean:
 	-for s in $(SCENARIOS); do molecule destroy -s $$s; done

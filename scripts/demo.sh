@@ -30,7 +30,7 @@ rc=0
 step "creating mx12 (Debian 12), mx13 (Debian 13), client, sink" molecule create -s "$scenario" &&
 step "preparing the client and the external.test sink" molecule prepare -s "$scenario" --force &&
 step "deploying playbooks/site.yml onto mx12 and mx13" molecule converge -s "$scenario" &&
-step "checking: --check run, SMTP sessions, password rotation" molecule verify -s "$scenario" || rc=1
+step "verifying: --check, SMTP sessions, bad input, rotation" molecule verify -s "$scenario" || rc=1
 
 if [ -f "$AUTHSMTP_REPORT" ]; then
     echo
