@@ -54,13 +54,23 @@ def authsmtp_unknown_variables(names):
     return problems
 
 
-def authsmtp_domain_problems(domains, hostname):
+def authsmtp_host_name_problems(hostname, extra_names=()):
+    """The host name, and the extra names its certificate covers (which may
+    be wildcards)."""
     problems = []
     if not isinstance(hostname, str) or not _DOMAIN.match(hostname):
         problems.append(
             f"authsmtp_hostname must be the host's fully qualified name in lower case, "
             f"such as mx1.example.org; got {hostname!r}"
         )
+    bad = [n for n in extra_names if not isinstance(n, str) or not _DOMAIN.match(n.removeprefix("*."))]
+    if bad:
+        problems.append(f"authsmtp_tls_extra_names must be DNS names in lower case; got {', '.join(map(str, bad))}")
+    return problems
+
+
+def authsmtp_domain_problems(domains, hostname):
+    problems = authsmtp_host_name_problems(hostname)
     if not isinstance(domains, list) or not domains:
         problems.append("authsmtp_domains must list at least one mail domain, such as [example.org]")
         return problems
@@ -148,6 +158,7 @@ class FilterModule:
     def filters(self):
         return {
             "authsmtp_unknown_variables": authsmtp_unknown_variables,
+            "authsmtp_host_name_problems": authsmtp_host_name_problems,
             "authsmtp_domain_problems": authsmtp_domain_problems,
             "authsmtp_user_problems": authsmtp_user_problems,
             "authsmtp_network_problems": authsmtp_network_problems,
