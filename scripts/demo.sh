@@ -27,14 +27,14 @@ step() {
 }
 
 rc=0
-step "creating mx12 (Debian 12), mx13 (Debian 13), client, sink" molecule create -s "$scenario" &&
-step "preparing the client and the external.test sink" molecule prepare -s "$scenario" --force &&
+step "creating mx12 (Debian 12), mx13 (Debian 13), client, intruder, sink" molecule create -s "$scenario" &&
+step "preparing the client, its TLS scanner and the sink" molecule prepare -s "$scenario" --force &&
 step "deploying playbooks/site.yml onto mx12 and mx13" molecule converge -s "$scenario" &&
-step "verifying: --check, SMTP sessions, bad input, rotation" molecule verify -s "$scenario" || rc=1
+step "verifying: sessions, TLS, bad input, rotation, abuse" molecule verify -s "$scenario" || rc=1
 
 if [ -f "$AUTHSMTP_REPORT" ]; then
     echo
-    echo "What the servers answered to sessions from the untrusted client container:"
+    echo "What the servers answered to the untrusted client and intruder containers:"
     echo
     cat "$AUTHSMTP_REPORT"
 fi
@@ -42,7 +42,7 @@ echo
 echo "full log: $log"
 
 if [ "${KEEP:-0}" = 1 ]; then
-    echo "hosts kept: molecule login -s $scenario -h mx12 (or mx13, client, sink); make clean removes them"
+    echo "hosts kept: molecule login -s $scenario -h mx12 (or mx13, client, intruder, sink); make clean removes them"
 else
     step "removing the test hosts" molecule destroy -s "$scenario" || true
 fi

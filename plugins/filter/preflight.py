@@ -132,22 +132,25 @@ def authsmtp_user_problems(users, domains=None, allow_foreign_send_as=False, sch
     return problems
 
 
-def authsmtp_network_problems(networks, allow_open_relay=False):
-    """mynetworks entries may relay without authentication: refuse the ones
-    that would make this host an open relay."""
+def authsmtp_network_problems(networks, allow_open_relay=False, variable="authsmtp_mynetworks"):
+    """Networks in CIDR form. For authsmtp_mynetworks, whose entries may relay
+    without authentication, also refuse the ones that would make this host an
+    open relay (pass allow_open_relay=True for lists where width is harmless)."""
     if not isinstance(networks, list):
-        return ["authsmtp_mynetworks must be a list of networks such as ['192.0.2.0/24']"]
+        return [f"{variable} must be a list of networks such as ['192.0.2.0/24']"]
     problems = []
     for index, value in enumerate(networks):
         try:
             network = ipaddress.ip_network(str(value).strip("[]").replace("]/", "/"), strict=False)
         except ValueError:
-            problems.append(f"authsmtp_mynetworks[{index}]: {value!r} is not a network in CIDR form (192.0.2.0/24)")
+            problems.append(
+                f"{variable}[{index}]: {value!r} is not an address or a network in CIDR form (192.0.2.0/24)"
+            )
             continue
         widest = 8 if network.version == 4 else 16
         if network.prefixlen < widest and not allow_open_relay:
             problems.append(
-                f"authsmtp_mynetworks[{index}]: {value} lets {network.num_addresses:.3g} addresses relay without "
+                f"{variable}[{index}]: {value} lets {network.num_addresses:.3g} addresses relay without "
                 f"logging in, which makes this host an open relay. Narrow it, or set "
                 f"authsmtp_allow_open_relay_networks: true if you really mean it"
             )

@@ -59,6 +59,15 @@ def test_invalid_network_is_named():
     assert "authsmtp_mynetworks[0]" in problem and "CIDR" in problem
 
 
+def test_other_lists_are_named_and_may_be_wide():
+    assert preflight.authsmtp_network_problems(["0.0.0.0/0", "192.0.2.7"], True, "authsmtp_fail2ban_ignoreip") == []
+    (problem,) = preflight.authsmtp_network_problems(["192.0.2.300"], True, "authsmtp_fail2ban_ignoreip")
+    assert problem.startswith("authsmtp_fail2ban_ignoreip[0]: '192.0.2.300'")
+    assert preflight.authsmtp_network_problems("10.0.0.1", True, "authsmtp_fail2ban_ignoreip") == [
+        "authsmtp_fail2ban_ignoreip must be a list of networks such as ['192.0.2.0/24']"
+    ]
+
+
 USERS = [
     {"name": "alice@example.org", "password": "pw-alice", "send_as": ["sales@example.org"]},
     {"name": "bob@example.org", "password_hash": "{BLF-CRYPT}$2b$04$" + "a" * 53},
