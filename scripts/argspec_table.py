@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-ROLES = ["server", "tls", "sasl", "postfix", "fail2ban"]
+ROLES = ["server", "tls", "sasl", "postfix", "fail2ban", "verify"]
 BEGIN, END = "<!-- variables:begin -->", "<!-- variables:end -->"
 
 

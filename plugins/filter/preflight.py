@@ -32,9 +32,11 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-
 
 def known_variables():
     """Every public variable some role of this collection declares."""
-    roles = Path(__file__).resolve().parents[2] / "roles"
+    root = Path(__file__).resolve().parents[2]
     names = set()
-    for spec_file in roles.glob("*/meta/argument_specs.yml"):
+    # The roles' specs, and those of playbooks with variables of their own.
+    spec_files = [*root.glob("roles/*/meta/argument_specs.yml"), *root.glob("playbooks/vars/*_argument_specs.yml")]
+    for spec_file in spec_files:
         specs = yaml.safe_load(spec_file.read_text()) or {}
         for entry in (specs.get("argument_specs") or {}).values():
             names.update((entry.get("options") or {}).keys())

@@ -7,6 +7,8 @@ from ansible_collections.mailops.authsmtp.plugins.filter import preflight
 def test_known_variables_come_from_the_argument_specs():
     known = preflight.known_variables()
     assert {"authsmtp_hostname", "authsmtp_domains", "authsmtp_users", "authsmtp_tls_source"} <= known
+    # Variables of the verify role and of playbooks/client_config.yml may sit in the same inventory.
+    assert {"authsmtp_verify_account", "authsmtp_client_incoming", "authsmtp_client_config_dir"} <= known
 
 
 def test_misspelled_variable_gets_a_suggestion():
