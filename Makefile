@@ -1,6 +1,8 @@
 # The two commands of the README, and the steps they are made of.
 #   make demo   deploy onto local test hosts and print what was accepted/refused
-#   make test   lint, unit tests and every Molecule scenario
+#   make test   lint, unit tests, the built collection, ansible-test, the
+#               oldest supported ansible-core, and every Molecule scenario
+#               run from the built collection
 SHELL := /bin/bash
 REPO := $(CURDIR)
 VENV := $(REPO)/.venv
@@ -12,12 +14,12 @@ export ANSIBLE_COLLECTIONS_PATH := $(REPO)/.cache/collections
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: demo test bootstrap lint unit molecule clean
+.PHONY: demo test bootstrap lint unit bench-smoke package sanity compat molecule bench clean
 
 demo: bootstrap
 	scripts/demo.sh
 
-test: bootstrap lint unit molecule
+test: bootstrap lint unit bench-smoke package sanity compat molecule
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -27,17 +29,49 @@ lint:
 	ruff check .
 	ansible-lint
 	python scripts/argspec_table.py --check
+	python scripts/check_changelog.py
+	python scripts/check_ee.py
 
 # pytest exits 5 when it collected no test: that is a failure here.
 unit:
 	cd $(REPO) && python -m pytest tests/unit -q
 
+# The benchmark scripts in smoke mode, so they keep working; the figures
+# are not kept (bench/README.md).
+bench-smoke:
+	python bench/sasl_user_bench.py --smoke --quiet --json .cache/bench-smoke/sasl_user.json
+	python bench/render_benchmarks.py --output .cache/bench-smoke/benchmarks.md .cache/bench-smoke/sasl_user.json
+
+# Measure and regenerate docs/benchmarks.md (long: see bench/README.md).
+bench: bootstrap
+	python bench/sasl_user_bench.py --json .cache/bench/sasl_user.json
+	python bench/render_benchmarks.py --output docs/benchmarks.md .cache/bench/sasl_user.json
+
+# Build the collection tarball into .cache/dist, install it into
+# .cache/artifact, and check the installed copy (scripts/package.sh).
+package:
+	scripts/package.sh
+
+# ansible-test sanity and units, on a copy of the collection
+# (scripts/sanity.sh; pip comes from ensurepip, see scripts/get_pip_ensurepip.py).
+sanity:
+	scripts/sanity.sh
+
+# The lowest ansible-core meta/runtime.yml admits, on the controller side
+# (scripts/compat.sh): ansible-doc, --syntax-check and the unit tests that
+# do not need ansible-core 2.19, against the installed tarball.
+compat: package
+	scripts/compat.sh
+
 # Each scenario's verify writes its accept/refuse table; the last line
-# ("checks: N passed, N failed") closes the run.
-molecule:
+# ("checks: N passed, N failed") closes the run. The scenarios run the
+# collection as installed from the tarball (.cache/artifact, made by
+# `make package`), not the checkout; the collections it depends on come from
+# the `ansible` package in .venv, which ansible always searches.
+molecule: package
 	set -e; for s in $(SCENARIOS); do \
 	    report=$(REPO)/.cache/smtp-report-$$s.txt; rm -f $$report; \
-	    AUTHSMTP_REPORT=$$report molecule test -s $$s; \
+	    ANSIBLE_COLLECTIONS_PATH=$(REPO)/.cache/artifact AUTHSMTP_REPORT=$$report molecule test -s $$s; \
 	    echo "scenario $$s:"; tail -n 1 $$report; \
 	done
 

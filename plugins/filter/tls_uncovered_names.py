@@ -13,7 +13,7 @@ def _covers(pattern: str, name: str) -> bool:
     if pattern == name:
         return True
     if pattern.startswith("*."):
-        head, _, rest = name.partition(".")
+        head, _dot, rest = name.partition(".")
         return bool(head) and rest == pattern[2:] and "." in rest
     return False
 

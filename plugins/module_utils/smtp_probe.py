@@ -417,7 +417,7 @@ def parse_ehlo(reply):
     lines = reply["text"].split("\n")
     extensions = {}
     for line in lines[1:]:
-        keyword, _, value = line.strip().partition(" ")
+        keyword, _space, value = line.strip().partition(" ")
         if not keyword:
             continue
         keyword = keyword.upper()
