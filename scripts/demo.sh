@@ -16,7 +16,7 @@ rm -f "$AUTHSMTP_REPORT"
 step() {
     local what="$1"; shift
     local start=$SECONDS
-    printf '%-58s' "$what"
+    printf '%-62s' "$what"
     if "$@" >>"$log" 2>&1; then
         printf 'ok (%ds)\n' $((SECONDS - start))
         return 0
@@ -27,7 +27,7 @@ step() {
 }
 
 rc=0
-step "creating mx12 (Debian 12), mx13 (Debian 13), client, intruder, sink" molecule create -s "$scenario" &&
+step "creating mx12 (Debian 12), mx13 (13), client, intruder, sink" molecule create -s "$scenario" &&
 step "preparing the client, its TLS scanner and the sink" molecule prepare -s "$scenario" --force &&
 step "deploying playbooks/site.yml onto mx12 and mx13" molecule converge -s "$scenario" &&
 step "verifying: sessions, TLS, bad input, rotation, abuse" molecule verify -s "$scenario" || rc=1
