@@ -54,7 +54,7 @@ package:
 
 # ansible-test sanity and units, on a copy of the collection
 # (scripts/sanity.sh; pip comes from ensurepip, see scripts/get_pip_ensurepip.py).
-sanity:
+sanity: package
 	scripts/sanity.sh
 
 # The lowest ansible-core meta/runtime.yml admits, on the controller side
