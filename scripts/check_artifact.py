@@ -33,6 +33,7 @@ REQUIRED = [
     "playbooks/site.yml",
     "playbooks/verify.yml",
     "playbooks/client_config.yml",
+    "playbooks/check_certs.yml",
     "templates/",
     "docs/",
 ]

@@ -237,11 +237,17 @@ diff:
 """
 
 # Ansible modules keep their documentation first, hence the late imports.
+import contextlib  # noqa: E402
 import os  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
+import traceback  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.common.parameters import remove_values  # noqa: E402
 from ansible.module_utils.common.text.converters import to_bytes  # noqa: E402
+from ansible.module_utils.common.warnings import get_deprecations, get_warnings  # noqa: E402
 from ansible_collections.mailops.authsmtp.plugins.module_utils.passwd_file import (  # noqa: E402
     DEFAULT_ARGON2_MEMORY_COST,
     DEFAULT_ARGON2_TIME_COST,
@@ -252,6 +258,7 @@ from ansible_collections.mailops.authsmtp.plugins.module_utils.passwd_file impor
     SCHEMES,
     Hasher,
     PasswdFileError,
+    SecretScanner,
     plan,
     validate_mode,
     validate_owner_group,
@@ -286,6 +293,124 @@ def argument_spec():
         argon2_memory_cost=dict(type="int", default=DEFAULT_ARGON2_MEMORY_COST),
         argon2_time_cost=dict(type="int", default=DEFAULT_ARGON2_TIME_COST),
     )
+
+
+# What Ansible's remove_values() puts in place of a string that equals a no_log value.
+NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+
+def masked_params(spec, params):
+    """Copy of ``params`` where the value of every no_log option, also of suboptions, is the placeholder.
+
+    This is the echo of the module arguments that AnsibleModule returns as
+    ``invocation.module_args``, with the no_log values already replaced the way
+    its remove_values() would replace them (our no_log options are strings).
+    """
+    if not isinstance(params, Mapping):
+        return params
+    masked = {}
+    for key, value in params.items():
+        options = spec.get(key) if isinstance(spec, Mapping) else None
+        if not isinstance(options, Mapping):
+            options = {}
+        suboptions = options.get("options")
+        if options.get("no_log") and value:
+            # Like remove_values: empty values are not no_log values and stay as they are.
+            masked[key] = NO_LOG_PLACEHOLDER
+        elif suboptions and isinstance(value, list):
+            masked[key] = [masked_params(suboptions, item) for item in value]
+        elif suboptions:
+            masked[key] = masked_params(suboptions, value)
+        else:
+            masked[key] = value
+    return masked
+
+
+class SaslUserModule(AnsibleModule):
+    """AnsibleModule whose exit_json() and fail_json() take time linear in the number of users.
+
+    Why: before it prints a result, AnsibleModule masks every no_log value in
+    it, ``remove_values(result, self.no_log_values)``, which calls
+    ``str.replace`` once per no_log value for every string of the result. Every
+    user adds a no_log value (its password or password_hash) and also strings:
+    its entry in the echoed ``invocation.module_args.users``, its name in
+    users_added/users_updated/users_removed and its line in the diff texts.
+    With 10,000 users that is 10,000 no_log values times some 30,000 strings,
+    7 s of a run that otherwise takes about half a second.
+
+    What changes is the cost of that protection, not the protection:
+
+    1. The result gets its ``invocation`` from masked_params(): the same echo
+       of the module arguments Ansible would add, with every password and hash
+       already replaced by the placeholder that remove_values() would put there.
+    2. passwd_file.SecretScanner finds, exactly and in linear time, which no_log
+       values occur anywhere in the result, and in the warnings, deprecations
+       and the traceback that exit_json() and fail_json() may still add.
+       Normally there are none: the result holds login names, schemes, paths
+       and fixed texts, and passwd_file never puts a password or hash into it.
+    3. Only the values found stay in ``no_log_values`` while AnsibleModule's own
+       exit_json()/fail_json() run; its remove_values() masks them as always.
+       A no_log value that occurs nowhere in the output has nothing to mask, so
+       leaving it out changes nothing. The set is checked: if masking the
+       values found would still leave a no_log value in the output (conceivable
+       only for values made of the '*' that masking inserts), the full set is
+       used, as is for a result that AnsibleModule would extend with data not
+       searched here (a ``path`` key adds the file's stat data; an exception
+       object).
+
+    So everything printed has still passed AnsibleModule's own remove_values(),
+    either with the no_log values that occur in it (checked to leave none of
+    them behind) or with all of them: no password or hash appears in the
+    output, also not at -vvv. No protection is switched off; only the values
+    that cannot match are not tried.
+    """
+
+    def _no_log_values_in(self, result, extra):
+        """The no_log values that exit_json()/fail_json() have to mask in ``result``."""
+        everything = self.no_log_values
+        if not everything or "path" in result or any(isinstance(v, BaseException) for v in result.values()):
+            return everything
+        scanner = SecretScanner(everything)
+        # What exit_json()/fail_json() add to the result before they mask it.
+        extra = [get_warnings(), get_deprecations(), *extra]
+        found = scanner.find(result, *extra)
+        if found:
+            try:
+                leftover = scanner.find(remove_values([result, extra], found))
+            except TypeError:  # a type that remove_values() does not know: leave it to AnsibleModule
+                return everything
+            if leftover:
+                return everything
+        return found
+
+    @contextlib.contextmanager
+    def _masking_only_what_occurs(self, result, extra=()):
+        """Add the masked ``invocation`` to ``result``; mask only the no_log values found in it meanwhile."""
+        everything = getattr(self, "no_log_values", None)
+        params = getattr(self, "params", None)
+        if not everything or params is None:  # nothing to mask, or a failure early in __init__
+            yield
+            return
+        result.setdefault("invocation", {"module_args": masked_params(self.argument_spec, params)})
+        self.no_log_values = self._no_log_values_in(result, extra)
+        try:
+            yield
+        finally:
+            self.no_log_values = everything
+
+    def exit_json(self, **kwargs):
+        with self._masking_only_what_occurs(kwargs):
+            super().exit_json(**kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        extra = [msg]
+        current = sys.exc_info()[1]
+        if "exception" not in kwargs and current is not None:
+            # fail_json() may attach the traceback of the exception being handled
+            # (with tracebacks enabled, or at -vvv before ansible-core 2.19); search it.
+            extra.append("".join(traceback.format_exception(type(current), current, current.__traceback__)))
+        with self._masking_only_what_occurs(kwargs, extra):
+            super().fail_json(msg, **kwargs)
 
 
 def read_file(module, path):
@@ -343,7 +468,7 @@ def write_file(module, path, text, file_args):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = SaslUserModule(argument_spec=argument_spec(), supports_check_mode=True)
 
     if not HAS_PASSLIB:
         module.fail_json(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import random
 import sys
 
 import pytest
@@ -821,3 +822,48 @@ def test_validate_owner_group(current_ids):
         pf.validate_owner_group("no-such-user-x9", group)
     with pytest.raises(pf.PasswdFileError, match=r"^group: group 'no-such-group-x9' does not exist"):
         pf.validate_owner_group(owner, "no-such-group-x9")
+
+
+# --------------------------------------------------------------------------
+# SecretScanner: which no_log values occur in a result
+# --------------------------------------------------------------------------
+
+
+def _brute_force(secrets, texts):
+    return {secret for secret in secrets if secret and any(secret in text for text in texts)}
+
+
+@pytest.mark.parametrize("alphabet", ["abc", "ab*\n", "0123456789"])
+def test_secret_scanner_is_exact(alphabet):
+    """Random secrets and texts over a small alphabet (many overlaps): same answer as a brute-force search."""
+    rnd = random.Random(alphabet)  # noqa: S311 - reproducible test data, not secrets
+    for _trial in range(400):
+        secrets = {"".join(rnd.choices(alphabet, k=rnd.randint(0, 20))) for _index in range(rnd.randint(0, 40))}
+        texts = ["".join(rnd.choices(alphabet + "xy", k=rnd.randint(0, 80))) for _index in range(6)]
+        number = rnd.randint(0, 10**9)
+        value = {"a": texts[:2], "b": (texts[2], {"c": texts[3]}), "d": {texts[4]}, "e": [[texts[5]]], "n": number}
+        expected = _brute_force(secrets, [*texts, str(number)])
+        assert pf.SecretScanner(secrets).find(value) == expected, (secrets, texts, number)
+
+
+def test_secret_scanner_what_it_searches():
+    scanner = pf.SecretScanner(["secret-password", "1234", "True", "name", b"bytes-secret", ""])
+    assert len(scanner) == 5  # the empty string is no secret
+    # Values, not keys, like remove_values; bools and None are left alone, numbers are searched as text.
+    assert scanner.find({"name": "x", "flag": True, "nothing": None}) == set()
+    assert scanner.find({"port": 912345}) == {"1234"}
+    assert scanner.find([b"some bytes-secret here"]) == {"bytes-secret"}
+    assert scanner.find("a secret-password!", "no") == {"secret-password"}
+    assert scanner.find(frozenset({"my name is"})) == {"name"}
+    assert pf.SecretScanner([]).find({"a": "anything"}) == set()
+
+
+def test_secret_scanner_long_text_and_many_secrets():
+    """The shape of the sasl_user result: 2,000 names in a diff text, 2,000 passwords and hashes."""
+    names = [f"user{i:05d}@example.test" for i in range(2000)]
+    secrets = {f"pw-{i:05d}-{'x' * (i % 50)}" for i in range(1000)} | {
+        f"{{SHA512-CRYPT}}$6$rounds=5000$salt{i:05d}${'A' * 86}" for i in range(1000)
+    }
+    text = "".join(f"{name} SHA512-CRYPT (password changed)\n" for name in names)
+    scanner = pf.SecretScanner(secrets | {"user00042@", "1999@example.test SHA"})
+    assert scanner.find({"users_added": names, "diff": {"after": text}}) == {"user00042@", "1999@example.test SHA"}
