@@ -21,7 +21,9 @@ Every input is one benchmark's JSON result (a file, or a directory whose
     checks      list of {id, description, met, failed} (optional)
 
 and its figures, either in a shape a function registered in SECTIONS below
-renders (sasl_user: "cases"), or as pre-formatted generic tables:
+renders (sasl_user: "cases"; converge: "summary" of converge_bench.py;
+smtp_throughput: "summary" and "method" of smtp_bench.py), or as
+pre-formatted generic tables:
 
     tables      list of {title, columns: [str], rows: [[cell, ...]]}
 
@@ -320,7 +322,283 @@ def sasl_user_section(result):
     return parts
 
 
-SECTIONS = {"sasl_user": sasl_user_section}
+# --------------------------------------------------------------------------
+# converge
+# --------------------------------------------------------------------------
+
+
+def fmt_counts(counts):
+    if not counts:
+        return None
+    return " / ".join(
+        "–" if counts.get(key) is None else f"{counts[key]:g}" for key in ("tasks", "ok", "changed", "skipped")
+    )
+
+
+def fmt_share(value):
+    return None if value is None else f"{value * 100:.0f} %"
+
+
+def converge_section(result):
+    method = result.get("method", {})
+    summary = result.get("summary", {})
+    variants = method.get("variants", {})
+    guest = method.get("guest") or {}
+    repeat, reruns = method.get("repeat"), method.get("reruns")
+    parts = [
+        "\n".join(
+            [
+                f"- Playbook `{method.get('playbook', '?')}` on a fresh `{method.get('image', '?')}` container"
+                + (f" (Debian {guest['debian']})" if guest.get("debian") else "")
+                + f", reached over **{method.get('connection', '?')}**; "
+                f"{method.get('container', '')}.",
+                f"- {repeat} repetition{'' if repeat == 1 else 's'}; each cold variant on its own fresh container, "
+                f"then {reruns} idempotent re-run{'' if reruns == 1 else 's'} per variant on the container of the "
+                "tuned cold run. Times are wall clock around `ansible-playbook`; medians over the repetitions.",
+                "- Tasks: tasks / ok / changed / skipped from the PLAY RECAP (ok includes changed; tasks = ok + "
+                "failed + unreachable + skipped), medians over the runs.",
+                "- Variants: "
+                + "; ".join(f"**{name}**: {spec.get('description', '')}" for name, spec in variants.items())
+                + ".",
+            ]
+        )
+    ]
+    if result.get("targets"):
+        parts += ["### Targets", targets_table(result["targets"])]
+
+    rows = []
+    for kind, label in (("cold", "cold"), ("idempotent", "re-run")):
+        reference = (summary.get(kind) or {}).get("tuned", {}).get("median_s")
+        for name, entry in (summary.get(kind) or {}).items():
+            rows.append(
+                (
+                    name,
+                    label,
+                    fmt_seconds(entry.get("median_s")),
+                    ", ".join(fmt_seconds(s) for s in entry.get("seconds", [])),
+                    fmt_counts(entry.get("counts_median")),
+                    fmt_ratio(entry["median_s"] / reference) if reference and entry.get("median_s") else None,
+                )
+            )
+    parts += [
+        "### Wall time",
+        table(
+            ["Variant", "Run", "Median", "Each run", "Tasks / ok / changed / skipped", "÷ tuned (medians)"],
+            rows,
+            ["---", "---", "--:", "--:", "--:", "--:"],
+        ),
+    ]
+    pairs = summary.get("idempotent_to_cold") or {}
+    if pairs.get("per_repetition"):
+        parts.append(
+            "Re-run ÷ cold (tuned), per repetition: "
+            + ", ".join(fmt_ratio(r) for r in pairs["per_repetition"])
+            + f"; median {fmt_ratio(pairs.get('median'))}."
+        )
+    rows = [
+        (
+            entry.get("variant"),
+            "cold" if entry.get("kind") == "cold" else "re-run",
+            entry.get("description"),
+            fmt_ratio(entry.get("ratio_median")),
+            ", ".join(fmt_ratio(r) for r in entry.get("ratio_per_repetition", [])),
+        )
+        for entry in summary.get("before_after", [])
+    ]
+    if rows:
+        parts += [
+            "### Before/after: each variant ÷ tuned",
+            "Each ratio pairs a variant with the tuned run of the same repetition; above 1 means the variant is "
+            "slower, i.e. the tuning it lacks saves time.",
+            table(
+                ["Variant", "Run", "What differs from tuned", "Ratio (median)", "Each repetition"],
+                rows,
+                ["---", "---", "---", "--:", "--:"],
+            ),
+        ]
+    for kind, label in (("cold", "cold converge"), ("idempotent", "idempotent re-run")):
+        tasks = (summary.get("slowest_tasks") or {}).get(kind) or []
+        if not tasks:
+            continue
+        rows = [
+            (
+                index,
+                task["name"],
+                fmt_seconds(task.get("median_s")),
+                fmt_share(task.get("share_median")),
+                ", ".join(fmt_seconds(s) for s in task.get("seconds", [])),
+            )
+            for index, task in enumerate(tasks, 1)
+        ]
+        parts += [
+            f"### Slowest tasks, {label} (tuned, profile_tasks)",
+            table(["#", "Task", "Median", "Share of the run", "Each run"], rows, ["--:", "---", "--:", "--:", "--:"]),
+        ]
+    by_role = summary.get("time_by_role") or {}
+    roles = []
+    for kind in ("cold", "idempotent"):
+        for entry in by_role.get(kind) or []:
+            if entry["role"] not in roles:
+                roles.append(entry["role"])
+    if roles:
+        lookup = {kind: {e["role"]: e for e in by_role.get(kind) or []} for kind in ("cold", "idempotent")}
+        rows = [
+            (
+                role,
+                fmt_seconds(lookup["cold"].get(role, {}).get("median_s")),
+                fmt_seconds(lookup["idempotent"].get(role, {}).get("median_s")),
+            )
+            for role in roles
+        ]
+        parts += [
+            "### Time by role (tuned; the sum of its tasks' profile_tasks times)",
+            table(["Role", "Cold", "Re-run"], rows, ["---", "--:", "--:"]),
+        ]
+    return parts
+
+
+# --------------------------------------------------------------------------
+# smtp_throughput
+# --------------------------------------------------------------------------
+
+
+def fmt_ms(value):
+    return None if value is None else fmt_seconds(value / 1000)
+
+
+def fmt_rate(value):
+    if value is None:
+        return None
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def smtp_throughput_section(result):
+    method = result.get("method", {})
+    targets = method.get("targets", {})
+    variants = method.get("variants", {})
+    guest = method.get("guest") or {}
+    repeat = method.get("repeat")
+    server, stock = guest.get("server") or {}, guest.get("stock") or {}
+    versions = []
+    if server:
+        versions.append(
+            f"server: Debian {server.get('debian', '?')}, Postfix {server.get('postfix', '?')}, "
+            f"Dovecot {server.get('dovecot-core', '?')}, OpenSSL {server.get('openssl', '?')}"
+        )
+    if stock:
+        versions.append(f"stock: Debian {stock.get('debian', '?')}, Postfix {stock.get('postfix', '?')}")
+    lines = [
+        "- Targets: " + "; ".join(f"**{key}**: {spec.get('label', key)}" for key, spec in targets.items()) + ".",
+        f"- {repeat} repetition{'' if repeat == 1 else 's'}; each point: {method.get('warmup_s')} s warm-up, then "
+        f"{method.get('duration_s')} s measured. Connections: {', '.join(map(str, method.get('concurrency', [])))} "
+        f"for the baseline and {', '.join(method.get('full_grid_variants', []))}; "
+        f"{', '.join(map(str, method.get('tuning_concurrency', [])))} for each single tuning.",
+        "- Figures are medians over the repetitions; ratios are medians of per-repetition ratios.",
+    ]
+    if versions:
+        lines.append("- Versions: " + "; ".join(versions) + ".")
+    if guest.get("smoke"):
+        lines.append(f"- {guest['smoke']}.")
+    parts = ["\n".join(lines)]
+    if result.get("targets"):
+        parts += ["### Targets", targets_table(result["targets"])]
+
+    rows = []
+    for row in result.get("summary", []):
+        if row["variant"] not in ("stock", "untuned", "all"):
+            continue
+        rows.append(
+            (
+                row["variant"],
+                row["target"],
+                row["concurrency"],
+                fmt_rate(row.get("messages_per_s_median")),
+                ", ".join(fmt_rate(v) for v in row.get("messages_per_s", [])),
+                fmt_ratio(row.get("ratio_to_stock_median")) if row["target"] != "stock25" else "1 (baseline)",
+                fmt_ms(row.get("auth_p50_ms")),
+                fmt_ms(row.get("auth_p95_ms")),
+                fmt_ms(row.get("total_p50_ms")),
+                fmt_ms(row.get("total_p95_ms")),
+                row.get("errors"),
+            )
+        )
+    parts += [
+        "### Messages per second and latency",
+        "AUTH: from sending AUTH PLAIN to the 235. Submission: from the TCP connect to the 250 for the message "
+        "(one message per connection).",
+        table(
+            [
+                "Configuration",
+                "Target",
+                "Connections",
+                "msg/s",
+                "Each repetition",
+                "÷ stock",
+                "AUTH p50",
+                "AUTH p95",
+                "Submission p50",
+                "Submission p95",
+                "Errors",
+            ],
+            rows,
+            ["---", "---", "--:", "--:", "--:", "--:", "--:", "--:", "--:", "--:", "--:"],
+        ),
+    ]
+    rows = []
+    for row in result.get("summary", []):
+        if row["variant"] in ("stock", "untuned"):
+            continue
+        rows.append(
+            (
+                row["variant"],
+                row["target"],
+                row["concurrency"],
+                fmt_rate(row.get("messages_per_s_median")),
+                fmt_ratio(row.get("ratio_to_untuned_median")),
+                fmt_ratio(row.get("ratio_to_stock_median")),
+                fmt_ms(row.get("auth_p50_ms")),
+                fmt_ms(row.get("total_p50_ms")),
+                fmt_share(row.get("tls_resumed_share")),
+                row.get("errors"),
+            )
+        )
+    if rows:
+        parts += [
+            "### Effect of each tuning",
+            "Each tuning alone, against the untuned server in the same repetition (÷ untuned above 1: faster).",
+            table(
+                [
+                    "Tuning",
+                    "Target",
+                    "Connections",
+                    "msg/s",
+                    "÷ untuned",
+                    "÷ stock",
+                    "AUTH p50",
+                    "Submission p50",
+                    "TLS resumed",
+                    "Errors",
+                ],
+                rows,
+                ["---", "---", "--:", "--:", "--:", "--:", "--:", "--:", "--:", "--:"],
+            ),
+        ]
+    if variants:
+        parts += [
+            "### Tunings",
+            "\n".join(
+                f"- **{name}**: {spec.get('description', '')} ({spec.get('how', '')})."
+                for name, spec in variants.items()
+            ),
+        ]
+    return parts
+
+
+SECTIONS = {
+    "sasl_user": sasl_user_section,
+    "converge": converge_section,
+    "smtp_throughput": smtp_throughput_section,
+}
 
 
 # --------------------------------------------------------------------------
@@ -374,11 +652,14 @@ def render(results):
     if shared:
         parts += ["## Machine", machine_lines(results[0]["machine"])]
     for result in results:
-        title = result["title"] + (" — smoke run" if result.get("smoke") else "")
+        title = result["title"] + (
+            " — smoke run" if result.get("smoke") else " — quick run" if result.get("quick") else ""
+        )
         parts += [f"## {title}", run_lines(result, with_machine=not shared)]
         section = SECTIONS.get(result["benchmark"])
         if section is not None:
             parts += section(result)
+            parts += generic_tables(result)
         else:
             if result.get("targets"):
                 parts += ["### Targets", targets_table(result["targets"])]

@@ -35,24 +35,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import gc
 import grp
-import importlib.metadata
 import io
 import json
 import os
 import platform
 import pwd
 import shutil
-import statistics
-import subprocess  # noqa: S404 - only runs git to record the commit
 import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FORMAT = "mailops-authsmtp-bench/1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import benchlib  # noqa: E402
+from benchlib import FORMAT, REPO, BenchError, median  # noqa: E402
+
 BENCHMARK = "sasl_user"
 TITLE = "User management (sasl_user)"
 
@@ -68,10 +67,8 @@ HASH_NO_CHANGE_USERS = 10000
 HASH_NO_CHANGE_MAX_S = 2.0
 
 RUN_KINDS = ("first", "no_change", "change", "hash_no_change", "hash_change")
-
-
-class BenchError(Exception):
-    """The module failed, or the benchmark cannot run."""
+PACKAGES = ("libpass", "passlib", "bcrypt", "argon2-cffi", "ansible-core")
+MODULE_PATHS = ("plugins/modules/sasl_user.py", "plugins/module_utils/passwd_file.py")
 
 
 # --------------------------------------------------------------------------
@@ -133,90 +130,16 @@ def import_collection():
 # --------------------------------------------------------------------------
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, sep, value = line.partition(":")
-                if sep and key.strip() in ("model name", "Model", "cpu model"):
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _mem_total_mib():
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) // 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _version(distribution):
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _loadavg():
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def machine_info():
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    versions = {name: _version(name) for name in ("libpass", "passlib", "bcrypt", "argon2-cffi", "ansible-core")}
-    return {
-        "cpu_model": _cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "cpu_cores_usable": usable,
-        "memory_mib": _mem_total_mib(),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "packages": {name: version for name, version in versions.items() if version is not None},
-    }
+    return benchlib.machine_info(PACKAGES, podman=False, os_name=platform.platform())
 
 
 def git_info():
     """Commit of the checkout, and whether the benchmarked code differs from it."""
-
-    def git(*args):
-        try:
-            out = subprocess.run(  # noqa: S603
-                ["git", "-C", REPO, *args],  # noqa: S607
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=True,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip()
-
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
-        return None
-    status = git("status", "--porcelain", "--", "plugins/modules/sasl_user.py", "plugins/module_utils/passwd_file.py")
-    return {"commit": commit, "module_code_modified": bool(status)}
-
-
-def _now():
-    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
-
-
-def median(values):
-    return statistics.median(values) if values else None
+    info = benchlib.git_info(MODULE_PATHS)
+    if info is not None:
+        del info["paths"]
+    return info
 
 
 def _current_ids():
@@ -579,7 +502,7 @@ def evaluate_checks(cases, percent):
         ("hash_change", f"{percent:g} % runs (precomputed hashes) wrote exactly the given hashes, nothing else."),
     ):
         failed = [case["id"] for case in cases if not case["runs"][kind]["checks_passed"]]
-        checks.append({"id": kind, "description": what, "met": not failed if cases else None, "failed": failed})
+        checks.append(benchlib.check(kind, what, failed, cases))
     return checks
 
 
@@ -588,31 +511,11 @@ def evaluate_checks(cases, percent):
 # --------------------------------------------------------------------------
 
 
-def _int_list(text):
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"need positive integers: {text!r}")
-    return sorted(set(values))
-
-
 def _scheme_list(text):
     values = [part.strip().upper() for part in text.split(",") if part.strip()]
     if not values or any(v not in ALL_SCHEMES for v in values):
         raise argparse.ArgumentTypeError(f"schemes must be among {','.join(ALL_SCHEMES)}: {text!r}")
     return [s for s in ALL_SCHEMES if s in values]
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
 
 
 def parse_args(argv=None):
@@ -624,7 +527,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--sizes",
         metavar="N,N,...",
-        type=_int_list,
+        type=benchlib.int_list,
         help=f"numbers of users (default {','.join(map(str, DEFAULT_SIZES))}; with --smoke "
         f"{','.join(map(str, SMOKE_SIZES))})",
     )
@@ -644,12 +547,15 @@ def parse_args(argv=None):
         "their verifications takes about 0.2 s, so a single run over 10,000 users would take over half an hour",
     )
     parser.add_argument(
-        "--repeat", metavar="N", type=_positive_int, help="repetitions of every measurement (default 3; --smoke 1)"
+        "--repeat",
+        metavar="N",
+        type=benchlib.positive_int,
+        help="repetitions of every measurement (default 3; --smoke 1)",
     )
     parser.add_argument(
         "--raw-samples",
         metavar="N",
-        type=_positive_int,
+        type=benchlib.positive_int,
         help="libpass verifications sampled for the raw cost before each repetition (default 9; --smoke 3)",
     )
     parser.add_argument(
@@ -676,7 +582,7 @@ def parse_args(argv=None):
         parser.add_argument(
             option,
             metavar="N",
-            type=_positive_int,
+            type=benchlib.positive_int,
             help=f"module option {option[2:].replace('-', '_')} (default: the module's {constant}; --smoke: a cheap "
             "value)",
         )
@@ -740,16 +646,6 @@ def _notes(options, skipped):
     return notes
 
 
-def write_json(path, report):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     options = parse_args(argv)
 
@@ -762,7 +658,7 @@ def main(argv=None):
         defaults = apply_defaults(options, passwd_file)
         planned, skipped = plan_cases(options)
         bench = Bench(sasl_user, passwd_file, options, log)
-        started, start, load_start = _now(), time.perf_counter(), _loadavg()
+        started, start, load_start = benchlib.now(), time.perf_counter(), benchlib.loadavg()
         workdir = tempfile.mkdtemp(prefix="sasl-user-bench-", dir=options.workdir)
         try:
             cases = [bench.run_case(scheme, size, workdir) for scheme, size in planned]
@@ -770,7 +666,7 @@ def main(argv=None):
             shutil.rmtree(workdir, ignore_errors=True)
         machine = machine_info()
         machine["load_average_start"] = load_start
-        machine["load_average_end"] = _loadavg()
+        machine["load_average_end"] = benchlib.loadavg()
         report = {
             "format": FORMAT,
             "benchmark": BENCHMARK,
@@ -778,7 +674,7 @@ def main(argv=None):
             "generated_by": "bench/sasl_user_bench.py",
             "smoke": options.smoke,
             "date": started,
-            "finished": _now(),
+            "finished": benchlib.now(),
             "duration_s": round(time.perf_counter() - start, 3),
             "machine": machine,
             "source": git_info(),
@@ -811,24 +707,8 @@ def main(argv=None):
     finally:
         cleanup()
 
-    if options.json:
-        write_json(options.json, report)
-        log(f"wrote {options.json}")
-    else:
-        json.dump(report, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    for target in report["targets"]:
-        log(f"target {target['id']}: {({True: 'met', False: 'NOT MET', None: 'not measured'})[target['met']]}")
-    failed = [check["id"] for check in report["checks"] if check["met"] is False]
-    if failed:
-        log(f"correctness checks FAILED: {', '.join(failed)}")
-        return 1
-    return 0
+    return benchlib.finish(report, options, log, failed_label="correctness checks")
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"sasl_user_bench: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    benchlib.run_main("sasl_user_bench", main, containers=False)
