@@ -472,6 +472,47 @@ def fmt_rate(value):
     return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
+def verification_parts(entries):
+    """The password hash's cost in Dovecot and the AUTH rate it leaves one auth process."""
+    if not entries:
+        return []
+    rows = [
+        (
+            f"{e.get('scheme')}, {e.get('rounds'):,} rounds",
+            fmt_ms(e.get("verify_ms_median")),
+            ", ".join(fmt_ms(v) for v in e.get("samples_ms", [])),
+            fmt_rate(e.get("auth_ceiling_per_s")),
+            ", ".join(e.get("variants", [])) or "–",
+            f"{fmt_rate(e.get('best_messages_per_s'))} ({e.get('best_case')})"
+            if e.get("best_messages_per_s") is not None
+            else "–",
+            fmt_share(e.get("best_share_of_ceiling")),
+        )
+        for e in entries
+    ]
+    return [
+        "### The password hash sets the ceiling",
+        "Dovecot 2.3's passwd-file passdb verifies the password of every AUTH in its one auth process "
+        "(the auth service is limited to one process; passwd-file lookups are neither cached nor handed to "
+        "auth-worker processes), so one verification's time bounds the AUTH rate, whatever Postfix does. "
+        f"Measured with {entries[0].get('how', '')}. The bound is an estimate (its own timing is noisy): a best "
+        "rate near 100 % of it, or a little above, means the auth process was saturated.",
+        table(
+            [
+                "Hashes",
+                "One verification",
+                "Each batch",
+                "AUTH/s at most",
+                "Configurations with these hashes",
+                "Best msg/s measured",
+                "Share of the ceiling",
+            ],
+            rows,
+            ["---", "--:", "--:", "--:", "---", "--:", "--:"],
+        ),
+    ]
+
+
 def smtp_throughput_section(result):
     method = result.get("method", {})
     targets = method.get("targets", {})
@@ -502,6 +543,7 @@ def smtp_throughput_section(result):
     parts = ["\n".join(lines)]
     if result.get("targets"):
         parts += ["### Targets", targets_table(result["targets"])]
+    parts += verification_parts(method.get("password_verification") or [])
 
     rows = []
     for row in result.get("summary", []):

@@ -64,6 +64,18 @@ CLIENT_NAME = "client.bench.test"
 USERS = [(f"bench{i}@example.test", f"bench-{i}-Secret-pw") for i in range(1, 5)]
 STOCK_RCPT = f"bench@{STOCK_NAME}"
 DOVECOT_MARK = "# authsmtp-bench experiment"
+# Dovecot's own cost of one password verification: `doveadm pw -t` called
+# VERIFY_CALLS times in a row with the stored hash, minus the same number of
+# calls with a {PLAIN} hash (the command's start-up), VERIFY_BATCHES times.
+VERIFY_CALLS = 10
+VERIFY_BATCHES = 5
+# sh -c VERIFY_SCRIPT sh CALLS PASSWORD HASH PLAIN_HASH: nanoseconds for the hashed calls, then the plain ones.
+VERIFY_SCRIPT = """set -e
+calls=$1 password=$2
+run() { i=0; while [ "$i" -lt "$calls" ]; do doveadm pw -t "$1" -p "$password" >/dev/null; i=$((i + 1)); done; }
+a=$(date +%s%N); run "$3"; b=$(date +%s%N); run "$4"; c=$(date +%s%N)
+echo $((b - a)) $((c - b))
+"""
 
 TARGETS = {
     "465": {"port": 465, "mode": "implicit", "auth": True, "server": "collection", "label": "465 implicit TLS + AUTH"},
@@ -116,6 +128,7 @@ DEFAULT_TUNINGS = tuple(TUNINGS)  # untuned first, then each tuning
 FULL_GRID_VARIANTS = ("untuned", ALL)
 QUICK_TUNINGS = ("untuned", "tls_session_resumption", "dovecot_auth_cache")
 SMOKE_TUNINGS = ("untuned", "tls_session_resumption")
+SMOKE_VERIFY_ROUNDS = 1000
 
 
 _HASHED_USERS = {}
@@ -170,6 +183,29 @@ def module_default_rounds():
     if not match:
         raise BenchError(f"no DEFAULT_SHA512_ROUNDS in {path}")
     return int(match[1])
+
+
+def hash_rounds_in_use(variants):
+    """The SHA512-CRYPT costs the variants give the users' hashes (the module default first)."""
+    rounds = [module_default_rounds()]
+    for variant in variants:
+        extra = variant_spec(variant).get("hash_rounds")
+        if extra and extra not in rounds:
+            rounds.append(extra)
+    return rounds
+
+
+def verification_entry(rounds, verify_ms, samples):
+    """One measured verification cost and the AUTH rate it allows one auth process."""
+    return {
+        "scheme": "SHA512-CRYPT",
+        "rounds": rounds,
+        "verify_ms_median": verify_ms,
+        "samples_ms": samples,
+        "auth_ceiling_per_s": round(1000 / verify_ms, 1) if verify_ms and verify_ms > 0 else None,
+        "how": f"doveadm pw -t on the server, {VERIFY_BATCHES} batches of {VERIFY_CALLS} calls, "
+        "minus the same calls with a {PLAIN} hash",
+    }
 
 
 def server_vars(extra=None):
@@ -285,6 +321,31 @@ def _variant_rank(variant, variants):
     return order.index(variant) if variant in order else len(order)
 
 
+def compare_verification(entries, rows, variants, default_rounds):
+    """Each measured verification cost with the best submission rate of the variants whose hashes it prices
+    (``default_rounds``: the cost of the variants that do not set their own)."""
+    result = []
+    for entry in entries:
+        priced = [v for v in variants if variant_spec(v).get("hash_rounds", default_rounds) == entry["rounds"]]
+        best = max(
+            (r for r in rows if r["variant"] in priced and r.get("messages_per_s_median") is not None),
+            key=lambda r: r["messages_per_s_median"],
+            default=None,
+        )
+        result.append(
+            {
+                **entry,
+                "variants": priced,
+                "best_messages_per_s": best["messages_per_s_median"] if best else None,
+                "best_case": f"{best['variant']} {best['target']} c={best['concurrency']}" if best else None,
+                "best_share_of_ceiling": ratio(best["messages_per_s_median"], entry["auth_ceiling_per_s"])
+                if best and entry.get("auth_ceiling_per_s")
+                else None,
+            }
+        )
+    return result
+
+
 def evaluate_targets(rows):
     targets = []
     for variant, label in (("untuned", "as shipped"), (ALL, "with every tuning")):
@@ -362,6 +423,7 @@ class Lab:
         self.applied_vars = None
         self.converges = []
         self.guest = {}
+        self.verification = []
 
     def start(self):
         self.podman.create("server", hostname=SERVER_NAME, aliases=(SERVER_NAME,), caps=("NET_ADMIN",))
@@ -378,6 +440,7 @@ class Lab:
             timeout=900,
         )
         self.converge({})
+        self.verification = [self.verify_cost(rounds) for rounds in hash_rounds_in_use(self.options.variants)]
         self.podman.write_file(self.client, "/root/smtp_loadgen.py", _read(LOADGEN), mode="0755")
         users = "".join(f"{user}\t{password}\n" for user, password in USERS)
         self.podman.write_file(self.client, "/root/bench-users", users, mode="0600")
@@ -445,6 +508,29 @@ class Lab:
         self.log(f"converged the server with {what} ({seconds:.0f} s)")
         self.applied_vars = key
         self.fetch_certificate()
+
+    def verify_cost(self, rounds):
+        """Dovecot's time for one SHA512-CRYPT verification at ``rounds`` on the server (doveadm pw -t).
+
+        The passwd-file passdb of Dovecot 2.3 verifies every AUTH in its single
+        auth process (process_limit 1), so 1 / this time bounds the AUTH rate.
+        """
+        user, password = USERS[0]
+        stored = next(u["password_hash"] for u in hashed_users(rounds) if u["name"] == user)
+        samples = []
+        for _batch in range(VERIFY_BATCHES):
+            out = self.podman.exec(
+                self.server, "sh", "-c", VERIFY_SCRIPT, "sh", str(VERIFY_CALLS), password, stored, "{PLAIN}" + password
+            ).stdout
+            hashed_ns, plain_ns = (int(v) for v in out.split())
+            samples.append(round((hashed_ns - plain_ns) / VERIFY_CALLS / 1e6, 3))
+        verify_ms = median(samples)
+        result = verification_entry(rounds, verify_ms, samples)
+        self.log(
+            f"Dovecot verifies SHA512-CRYPT at {rounds:,} rounds in {verify_ms:.1f} ms: "
+            f"at most {result['auth_ceiling_per_s']:.0f} AUTH/s in one auth process"
+        )
+        return result
 
     def fetch_certificate(self):
         """Give the client the certificates Postfix serves (not the keys), as its CA file."""
@@ -587,6 +673,7 @@ class SmokeLab:
         self.lock = threading.Lock()
         self.guest = {"smoke": "aiosmtpd servers on 127.0.0.1, certificates from trustme"}
         self.converges = []
+        self.verification = []
 
     def start(self):
         import logging  # noqa: PLC0415
@@ -648,6 +735,24 @@ class SmokeLab:
         )
         for controller in self.controllers.values():
             controller.start()
+        self.verification = [self.verify_cost(SMOKE_VERIFY_ROUNDS)]
+
+    @staticmethod
+    def verify_cost(rounds):
+        """Stands in for doveadm: libpass on the host, at a cheap cost (no Dovecot here)."""
+        from passlib.hash import sha512_crypt  # noqa: PLC0415 - libpass, in the project's environment
+
+        user, password = USERS[0]
+        stored = sha512_crypt.using(rounds=rounds).hash(password)
+        samples = []
+        for _batch in range(3):
+            started = time.perf_counter()
+            if not sha512_crypt.verify(password, stored):
+                raise BenchError(f"libpass does not verify its own hash for {user}")
+            samples.append(round((time.perf_counter() - started) * 1000, 3))
+        entry = verification_entry(rounds, median(samples), samples)
+        entry["how"] = "smoke: libpass on the host, 3 verifications (no Dovecot)"
+        return entry
 
     def stop(self):
         for controller in self.controllers.values():
@@ -930,6 +1035,12 @@ def main(argv=None):
         shutil.rmtree(workdir, ignore_errors=True)
 
     rows = summarize(measurements, options.variants, options.concurrency)
+    verification = compare_verification(
+        lab.verification,
+        rows,
+        options.variants,
+        SMOKE_VERIFY_ROUNDS if options.smoke else module_default_rounds(),
+    )
     machine = benchlib.machine_info(("ansible-core", "ansible", "aiosmtpd"))
     machine["load_average_start"] = load_start
     machine["load_average_end"] = benchlib.loadavg()
@@ -958,6 +1069,7 @@ def main(argv=None):
             "server_vars": {k: v for k, v in server_vars().items() if k != "authsmtp_users"},
             "stock_recipient": STOCK_RCPT,
             "guest": lab.guest,
+            "password_verification": verification,
             "converges": [{**c, "log": benchlib.display_path(c["log"])} for c in lab.converges],
             "loadgen": "bench/smtp_loadgen.py, run with the client container's python3",
             "applied": applied,

@@ -156,6 +156,34 @@ def test_target_not_measured_without_both_ports():
     assert shipped["met"] is None and tuned["met"] is None and "not measured" in tuned["reason"]
 
 
+def test_hash_costs_in_use_follow_the_variants():
+    assert sb.hash_rounds_in_use(["untuned"]) == [100000]
+    assert sb.hash_rounds_in_use(["untuned", "cheap_password_hashes", "all"]) == [100000, 5000]
+
+
+def test_verification_priced_per_variant():
+    rows = sb.summarize(
+        [
+            measurement(1, "stock", "stock25", 8, 300.0),
+            measurement(1, "untuned", "465", 8, 18.0),
+            measurement(1, "untuned", "587", 32, 21.0),
+            measurement(1, "all", "587", 8, 20.0),
+            measurement(1, "cheap_password_hashes", "465", 8, 150.0),
+        ],
+        ["untuned", "cheap_password_hashes", "all"],
+        [8, 32],
+    )
+    entries = [sb.verification_entry(100000, 40.0, [40.0, 41.0, 39.0]), sb.verification_entry(5000, 2.5, [2.5])]
+    assert entries[0]["auth_ceiling_per_s"] == 25.0 and entries[1]["auth_ceiling_per_s"] == 400.0
+    slow, cheap = sb.compare_verification(entries, rows, ["untuned", "cheap_password_hashes", "all"], 100000)
+    # The stock baseline has no hashes: it is priced by neither entry.
+    assert slow["variants"] == ["untuned", "all"] and cheap["variants"] == ["cheap_password_hashes"]
+    assert slow["best_messages_per_s"] == 21.0 and slow["best_case"] == "untuned 587 c=32"
+    assert slow["best_share_of_ceiling"] == pytest.approx(0.84)
+    assert cheap["best_share_of_ceiling"] == pytest.approx(0.375)
+    assert sb.verification_entry(1000, 0, [0])["auth_ceiling_per_s"] is None
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory, run_script):
     directory = tmp_path_factory.mktemp("smtp")
@@ -207,3 +235,12 @@ def test_smoke_renders(smoke):
     assert "## Submission throughput and authentication latency — smoke run" in text
     assert "### Messages per second and latency" in text and "### Effect of each tuning" in text
     assert "| tls_session_resumption | 465 | 2 |" in text
+    assert "### The password hash sets the ceiling" in text
+    assert "| SHA512-CRYPT, 1,000 rounds |" in text
+
+
+def test_smoke_prices_the_hash(smoke):
+    (entry,) = smoke[0]["method"]["password_verification"]
+    assert entry["rounds"] == sb.SMOKE_VERIFY_ROUNDS and entry["how"].startswith("smoke:")
+    assert entry["verify_ms_median"] > 0 and len(entry["samples_ms"]) == 3
+    assert entry["variants"] == ["untuned", "tls_session_resumption"] and entry["best_messages_per_s"] > 0
