@@ -185,13 +185,18 @@ def module_default_rounds():
     return int(match[1])
 
 
+def variant_rounds(variant, default_rounds):
+    """The SHA512-CRYPT cost of the users' hashes under ``variant`` (``default_rounds`` unless it sets one)."""
+    return variant_spec(variant).get("hash_rounds", default_rounds)
+
+
 def hash_rounds_in_use(variants):
     """The SHA512-CRYPT costs the variants give the users' hashes (the module default first)."""
-    rounds = [module_default_rounds()]
+    default = module_default_rounds()
+    rounds = [default]
     for variant in variants:
-        extra = variant_spec(variant).get("hash_rounds")
-        if extra and extra not in rounds:
-            rounds.append(extra)
+        if variant_rounds(variant, default) not in rounds:
+            rounds.append(variant_rounds(variant, default))
     return rounds
 
 
@@ -326,7 +331,7 @@ def compare_verification(entries, rows, variants, default_rounds):
     (``default_rounds``: the cost of the variants that do not set their own)."""
     result = []
     for entry in entries:
-        priced = [v for v in variants if variant_spec(v).get("hash_rounds", default_rounds) == entry["rounds"]]
+        priced = [v for v in variants if variant_rounds(v, default_rounds) == entry["rounds"]]
         best = max(
             (r for r in rows if r["variant"] in priced and r.get("messages_per_s_median") is not None),
             key=lambda r: r["messages_per_s_median"],
