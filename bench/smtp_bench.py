@@ -112,6 +112,15 @@ TUNINGS = {
         "hash_rounds": 5000,
         "in_all": False,
     },
+    "minimum_hash_cost_all": {
+        "description": "SECURITY TRADE-OFF, not in 'all': every tuning in 'all', and the users' hashes at "
+        "SHA512-CRYPT's minimum of {rounds:,} rounds, which leaves the hash almost free: what TLS, AUTH and the "
+        "rest of a submission cost on this machine, i.e. about the most any SHA512-CRYPT cost can reach",
+        "how": "'all', and collection variable authsmtp_users with precomputed password_hash values",
+        "hash_rounds": 1000,
+        "in_all": False,
+        "with_all": True,
+    },
     "postfix_process_limit": {
         "description": "Postfix default_process_limit 200 (instead of 100)",
         "how": "collection variable authsmtp_postfix_main_cf",
@@ -153,6 +162,11 @@ def variant_spec(name):
         if "hash_rounds" in spec:
             spec["description"] = spec["description"].format(rounds=spec["hash_rounds"])
             spec["extra_vars"] = {"authsmtp_users": hashed_users(spec["hash_rounds"])}
+        if spec.get("with_all"):
+            combined = variant_spec(ALL)
+            spec["client"] = combined["client"] + [o for o in spec.get("client", []) if o not in combined["client"]]
+            spec["dovecot"] = combined["dovecot"] + [d for d in spec.get("dovecot", []) if d not in combined["dovecot"]]
+            spec["extra_vars"] = {**combined["extra_vars"], **spec.get("extra_vars", {})}
         return spec
     spec = {
         "description": "every tuning above combined, except those marked as not in it",
@@ -162,9 +176,9 @@ def variant_spec(name):
     }
     extra = {}
     for key in TUNINGS:
-        tuning = variant_spec(key)
-        if key == "untuned" or not tuning.get("in_all", True):
+        if key == "untuned" or not TUNINGS[key].get("in_all", True):
             continue
+        tuning = variant_spec(key)
         spec["client"] += [o for o in tuning.get("client", []) if o not in spec["client"]]
         spec["dovecot"] += [line for line in tuning.get("dovecot", []) if line not in spec["dovecot"]]
         for var, value in tuning.get("extra_vars", {}).items():

@@ -32,6 +32,20 @@ def test_all_combines_every_tuning_but_the_trade_off():
     assert sb.variant_spec("untuned").get("extra_vars") is None
 
 
+def test_minimum_hash_cost_is_all_plus_the_cheapest_hashes():
+    from passlib.hash import sha512_crypt
+
+    full, spec = sb.variant_spec("all"), sb.variant_spec("minimum_hash_cost_all")
+    assert spec["client"] == full["client"] and spec["dovecot"] == full["dovecot"]
+    users = spec["extra_vars"].pop("authsmtp_users")
+    assert spec["extra_vars"] == full["extra_vars"]
+    assert {sha512_crypt.from_string(u["password_hash"].removeprefix("{SHA512-CRYPT}")).rounds for u in users} == {1000}
+    assert "1,000 rounds" in spec["description"]
+    # A security trade-off: "all" itself keeps the shipped hashes.
+    assert "authsmtp_users" not in full["extra_vars"]
+    assert sb.hash_rounds_in_use(["untuned", "all", "minimum_hash_cost_all"]) == [100000, 1000]
+
+
 def test_cheap_hashes_are_precomputed_once():
     from passlib.hash import sha512_crypt
 
