@@ -197,6 +197,10 @@ class Session:
         try:
             try:
                 self.sock = socket.create_connection((opts.host, opts.port), timeout=opts.timeout)
+                # No Nagle: a TLS handshake's last flight followed at once by a
+                # command (EHLO after STARTTLS) is two writes before a read, and
+                # Nagle would hold the second until the server's delayed ACK.
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError as exc:
                 raise SessionError("connect", f"{type(exc).__name__}: {exc}") from None
             if opts.mode == "implicit":
