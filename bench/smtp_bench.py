@@ -133,6 +133,8 @@ TUNINGS = {
     },
 }
 ALL = "all"
+# What a tuning adds to the server and the client (add_tuning combines them).
+TUNING_PARTS = ("client", "dovecot", "extra_vars")
 DEFAULT_TUNINGS = tuple(TUNINGS)  # untuned first, then each tuning
 FULL_GRID_VARIANTS = ("untuned", ALL)
 QUICK_TUNINGS = ("untuned", "tls_session_resumption", "dovecot_auth_cache")
@@ -155,6 +157,19 @@ def hashed_users(rounds):
     return _HASHED_USERS[rounds]
 
 
+def add_tuning(spec, tuning):
+    """Fold ``tuning``'s client options, Dovecot lines and extra vars into ``spec`` (dict values merged)."""
+    spec["client"] = spec.get("client", []) + [o for o in tuning.get("client", []) if o not in spec.get("client", [])]
+    spec["dovecot"] = spec.get("dovecot", []) + [
+        line for line in tuning.get("dovecot", []) if line not in spec.get("dovecot", [])
+    ]
+    extra = dict(spec.get("extra_vars", {}))
+    for var, value in tuning.get("extra_vars", {}).items():
+        extra[var] = {**extra.get(var, {}), **value} if isinstance(value, dict) else value
+    spec["extra_vars"] = extra
+    return spec
+
+
 def variant_spec(name):
     """The tuning (its extra vars filled in), or for "all" every tuning marked for it, combined."""
     if name != ALL:
@@ -163,30 +178,19 @@ def variant_spec(name):
             spec["description"] = spec["description"].format(rounds=spec["hash_rounds"])
             spec["extra_vars"] = {"authsmtp_users": hashed_users(spec["hash_rounds"])}
         if spec.get("with_all"):
-            combined = variant_spec(ALL)
-            spec["client"] = combined["client"] + [o for o in spec.get("client", []) if o not in combined["client"]]
-            spec["dovecot"] = combined["dovecot"] + [d for d in spec.get("dovecot", []) if d not in combined["dovecot"]]
-            spec["extra_vars"] = {**combined["extra_vars"], **spec.get("extra_vars", {})}
+            own = {part: spec.pop(part) for part in TUNING_PARTS if part in spec}
+            spec = add_tuning(add_tuning(spec, variant_spec(ALL)), own)
         return spec
     spec = {
         "description": "every tuning above combined, except those marked as not in it",
         "how": "all of the above",
         "client": [],
         "dovecot": [],
+        "extra_vars": {},
     }
-    extra = {}
     for key in TUNINGS:
-        if key == "untuned" or not TUNINGS[key].get("in_all", True):
-            continue
-        tuning = variant_spec(key)
-        spec["client"] += [o for o in tuning.get("client", []) if o not in spec["client"]]
-        spec["dovecot"] += [line for line in tuning.get("dovecot", []) if line not in spec["dovecot"]]
-        for var, value in tuning.get("extra_vars", {}).items():
-            if isinstance(value, dict):
-                extra.setdefault(var, {}).update(value)
-            else:
-                extra[var] = value
-    spec["extra_vars"] = extra
+        if key != "untuned" and TUNINGS[key].get("in_all", True):
+            add_tuning(spec, variant_spec(key))
     return spec
 
 
@@ -208,9 +212,9 @@ def hash_rounds_in_use(variants):
     """The SHA512-CRYPT costs the variants give the users' hashes (the module default first)."""
     default = module_default_rounds()
     rounds = [default]
-    for variant in variants:
-        if variant_rounds(variant, default) not in rounds:
-            rounds.append(variant_rounds(variant, default))
+    for cost in (variant_rounds(variant, default) for variant in variants):
+        if cost not in rounds:
+            rounds.append(cost)
     return rounds
 
 
