@@ -20,7 +20,6 @@ import pwd
 import re
 import traceback
 import warnings
-from collections.abc import Mapping, Sequence, Set
 
 try:
     from passlib.exc import MissingBackendError
@@ -472,9 +471,13 @@ class Hasher:
 
 
 class Plan:
-    """Outcome of plan(): the new content, what changed, and the diff texts."""
+    """Outcome of plan(): the new content, what changed, and the diff texts.
 
-    def __init__(self, old_text, new_text, added, updated, removed, before, after):
+    ``total`` is the number of users in the new content: distinct names,
+    compared case-insensitively like Dovecot's default lookup does.
+    """
+
+    def __init__(self, old_text, new_text, added, updated, removed, before, after, total):
         self.old_text = old_text
         self.new_text = new_text
         self.added = added
@@ -482,10 +485,27 @@ class Plan:
         self.removed = removed
         self.before = before
         self.after = after
+        self.total = total
 
     @property
     def changed(self):
         return self.old_text != self.new_text
+
+    @property
+    def counts(self):
+        """Numbers of users added, updated, removed and left as they were, and the total afterwards.
+
+        Every user in the new content was added, updated or left as it was,
+        so ``unchanged`` also counts the users the module was not asked about.
+        """
+        added, updated = len(self.added), len(self.updated)
+        return dict(
+            added=added,
+            updated=updated,
+            removed=len(self.removed),
+            unchanged=self.total - added - updated,
+            total=self.total,
+        )
 
 
 def plan(old_text, specs, hasher, exclusive=False, source="passwd-file"):
@@ -565,6 +585,7 @@ def plan(old_text, specs, hasher, exclusive=False, source="passwd-file"):
         removed=removed,
         before=summarize(lines),
         after=summarize(result, password_changed),
+        total=len({line.key for line in result if line.is_entry}),
     )
 
 
@@ -613,122 +634,3 @@ def validate_owner_group(owner, group):
                 f"group: group {group!r} does not exist on this host; install Dovecot first (its package "
                 "creates the 'dovecot' group) or set 'group'"
             ) from None
-
-
-# --------------------------------------------------------------------------
-# Finding no_log values in the module result
-# --------------------------------------------------------------------------
-
-
-class SecretScanner:
-    """Find which of many secret strings occur in a data structure, in time linear in its size.
-
-    This answers the question that Ansible's ``remove_values`` asks of every
-    string and number of a module result: does a no_log value occur in it?
-    ``remove_values`` answers it with one ``str.replace`` per no_log value and
-    string, which is quadratic for sasl_user, where every user adds a no_log
-    value (its password or hash) *and* strings to the result. Here:
-
-    - secrets of at least ``GRAM`` characters are indexed by their last
-      ``GRAM`` characters. One pass over a text looks up each of its
-      ``GRAM``-character slices in that index (in C); only where one matches
-      are the secrets with that ending compared with the text before it;
-    - shorter secrets are grouped by length, and every slice of the text of
-      such a length is looked up in the group.
-
-    The answer is exact: a secret is found if and only if it is a substring of
-    a text. The cost per text is its length times at most ``GRAM`` lookups,
-    plus a comparison per secret whose last ``GRAM`` characters occur in it
-    (passwords and hashes end randomly, so there are hardly any); it does not
-    grow with the number of secrets.
-
-    Like ``remove_values``, find() looks at strings, bytes, integers and
-    floats (not bools or None) inside mappings (their values, not their keys),
-    sequences and sets; anything else is searched in its ``str()``.
-    """
-
-    GRAM = 8
-
-    def __init__(self, secrets):
-        short = {}
-        by_ending = {}
-        for secret in secrets:
-            text = self._text(secret)
-            if len(text) >= self.GRAM:
-                by_ending.setdefault(text[-self.GRAM :], set()).add(text)
-            elif text:
-                short.setdefault(len(text), set()).add(text)
-        self._short = sorted(short.items())
-        self._by_ending = by_ending
-        # Shorter texts cannot contain any secret; 0 when there are no secrets.
-        self._shortest = self._short[0][0] if self._short else (self.GRAM if by_ending else 0)
-
-    def __len__(self):
-        return sum(len(bucket) for _length, bucket in self._short) + sum(map(len, self._by_ending.values()))
-
-    @staticmethod
-    def _text(value):
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bytes):
-            # remove_values decodes bytes the same way (surrogate_or_strict).
-            return value.decode("utf-8", errors="surrogateescape")
-        return str(value)
-
-    @staticmethod
-    def _slices(text, length):
-        """Every substring text[i:i + length], built in C."""
-        return map(text.__getitem__, map(slice, range(len(text) - length + 1), range(length, len(text) + 1)))
-
-    def _search(self, text, found):
-        size = len(text)
-        for length, bucket in self._short:
-            if length > size:
-                break
-            found.update(bucket.intersection(self._slices(text, length)))
-        if size < self.GRAM or not self._by_ending:
-            return
-        gram = self.GRAM
-        for ending in self._by_ending.keys() & self._slices(text, gram):
-            candidates = self._by_ending[ending]
-            end = text.find(ending) + gram
-            while end >= gram:
-                for secret in candidates:
-                    if end >= len(secret) and text.startswith(secret, end - len(secret)):
-                        found.add(secret)
-                end = text.find(ending, end - gram + 1) + gram
-
-    def find(self, *values):
-        """Return the set of secrets that occur in any string or number within ``values``."""
-        found = set()
-        if not self._shortest:
-            return found
-        shortest = self._shortest
-        searched = set()  # results repeat short strings (state, scheme, placeholders) many times
-        stack = list(values)
-        while stack:
-            value = stack.pop()
-            kind = type(value)
-            # The exact types first: the abstract base classes are slow to test.
-            if kind is str:
-                text = value
-            elif kind is dict:
-                stack.extend(value.values())
-                continue
-            elif kind is list or kind is tuple:
-                stack.extend(value)
-                continue
-            elif value is None or isinstance(value, bool):
-                continue
-            elif isinstance(value, Mapping):
-                stack.extend(value.values())
-                continue
-            elif isinstance(value, (Sequence, Set)) and not isinstance(value, (str, bytes)):
-                stack.extend(value)
-                continue
-            else:
-                text = self._text(value)
-            if len(text) >= shortest and text not in searched:
-                searched.add(text)
-                self._search(text, found)
-        return found

@@ -155,6 +155,17 @@ requirements:
 notes:
   - Verifying a plaintext password costs one hash computation per user and run, with the parameters of the
     stored hash.
+  - The result echoes the module's arguments in C(invocation.module_args) (shown with C(-vvv), kept by
+    C(register)) as usual, except O(users), which is echoed only as a count, for example C(3 users; names,
+    passwords and hashes are not echoed, see users_added, users_updated, users_removed and counts). The users
+    that changed are listed in RV(users_added), RV(users_updated) and RV(users_removed), and RV(counts) has the
+    numbers.
+  - This keeps the result small. Before Ansible prints a result, it hides every password and hash (each value of
+    a C(no_log) option) in every string of it, so that work grows with the number of users times the size of the
+    result; echoing 10,000 users would add several seconds to every run. Ansible still does this hiding, with
+    every password and hash, on the whole result including the echo.
+  - If Ansible itself rejects the arguments, or reading or writing the file fails, the result carries Ansible's
+    usual echo, which lists every user with passwords and hashes hidden.
 seealso:
   - name: Dovecot passwd-file
     description: Format of the passwd-file.
@@ -216,6 +227,36 @@ users_removed:
   type: list
   elements: str
   sample: [former@example.com]
+counts:
+  description:
+    - How many users were (or in check mode would be) added, updated and removed, how many were left as they
+      were, and how many users the file holds afterwards.
+    - Every user in the file afterwards was either added, updated or left as it was, so C(total) is
+      C(added + updated + unchanged). C(unchanged) includes users in the file that are not listed in O(users).
+  returned: always
+  type: dict
+  contains:
+    added:
+      description: Number of users added, the length of RV(users_added).
+      type: int
+    updated:
+      description: Number of users updated, the length of RV(users_updated).
+      type: int
+    removed:
+      description: Number of users removed, the length of RV(users_removed).
+      type: int
+    unchanged:
+      description: Number of users in the file that were neither added nor updated.
+      type: int
+    total:
+      description: Number of users in the file after the run (names compared case-insensitively).
+      type: int
+  sample:
+    added: 1
+    updated: 1
+    removed: 1
+    unchanged: 9997
+    total: 9999
 backup_file:
   description: Name of the backup file.
   returned: when O(backup=true) and the content of an existing file changed
@@ -237,17 +278,10 @@ diff:
 """
 
 # Ansible modules keep their documentation first, hence the late imports.
-import contextlib  # noqa: E402
 import os  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import traceback  # noqa: E402
-from collections.abc import Mapping  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-from ansible.module_utils.common.parameters import remove_values  # noqa: E402
-from ansible.module_utils.common.text.converters import to_bytes  # noqa: E402
-from ansible.module_utils.common.warnings import get_deprecations, get_warnings  # noqa: E402
+from ansible_collections.mailops.authsmtp.plugins.module_utils.files import read_bytes, write_atomically  # noqa: E402
 from ansible_collections.mailops.authsmtp.plugins.module_utils.passwd_file import (  # noqa: E402
     DEFAULT_ARGON2_MEMORY_COST,
     DEFAULT_ARGON2_TIME_COST,
@@ -258,7 +292,6 @@ from ansible_collections.mailops.authsmtp.plugins.module_utils.passwd_file impor
     SCHEMES,
     Hasher,
     PasswdFileError,
-    SecretScanner,
     plan,
     validate_mode,
     validate_owner_group,
@@ -295,180 +328,28 @@ def argument_spec():
     )
 
 
-# What Ansible's remove_values() puts in place of a string that equals a no_log value.
-NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+def invocation(params):
+    """The echo of the arguments for the result: every option as AnsibleModule echoes it, but ``users`` as a summary.
 
-
-def masked_params(spec, params):
-    """Copy of ``params`` where the value of every no_log option, also of suboptions, is the placeholder.
-
-    This is the echo of the module arguments that AnsibleModule returns as
-    ``invocation.module_args``, with the no_log values already replaced the way
-    its remove_values() would replace them (our no_log options are strings).
+    AnsibleModule masks every no_log value in every string of the result, at a
+    cost of (no_log values) x (strings); with one password or hash per user,
+    echoing all users would make that the slowest part of a large run. Passing
+    this as ``invocation`` to exit_json()/fail_json() is the way AnsibleModule
+    offers to replace its own echo; the result, this echo included, is still
+    masked by AnsibleModule with all no_log values.
     """
-    if not isinstance(params, Mapping):
-        return params
-    masked = {}
-    for key, value in params.items():
-        options = spec.get(key) if isinstance(spec, Mapping) else None
-        if not isinstance(options, Mapping):
-            options = {}
-        suboptions = options.get("options")
-        if options.get("no_log") and value:
-            # Like remove_values: empty values are not no_log values and stay as they are.
-            masked[key] = NO_LOG_PLACEHOLDER
-        elif suboptions and isinstance(value, list):
-            masked[key] = [masked_params(suboptions, item) for item in value]
-        elif suboptions:
-            masked[key] = masked_params(suboptions, value)
-        else:
-            masked[key] = value
-    return masked
-
-
-class SaslUserModule(AnsibleModule):
-    """AnsibleModule whose exit_json() and fail_json() take time linear in the number of users.
-
-    Why: before it prints a result, AnsibleModule masks every no_log value in
-    it, ``remove_values(result, self.no_log_values)``, which calls
-    ``str.replace`` once per no_log value for every string of the result. Every
-    user adds a no_log value (its password or password_hash) and also strings:
-    its entry in the echoed ``invocation.module_args.users``, its name in
-    users_added/users_updated/users_removed and its line in the diff texts.
-    With 10,000 users that is 10,000 no_log values times some 30,000 strings,
-    7 s of a run that otherwise takes about half a second.
-
-    What changes is the cost of that protection, not the protection:
-
-    1. The result gets its ``invocation`` from masked_params(): the same echo
-       of the module arguments Ansible would add, with every password and hash
-       already replaced by the placeholder that remove_values() would put there.
-    2. passwd_file.SecretScanner finds, exactly and in linear time, which no_log
-       values occur anywhere in the result, and in the warnings, deprecations
-       and the traceback that exit_json() and fail_json() may still add.
-       Normally there are none: the result holds login names, schemes, paths
-       and fixed texts, and passwd_file never puts a password or hash into it.
-    3. Only the values found stay in ``no_log_values`` while AnsibleModule's own
-       exit_json()/fail_json() run; its remove_values() masks them as always.
-       A no_log value that occurs nowhere in the output has nothing to mask, so
-       leaving it out changes nothing. The set is checked: if masking the
-       values found would still leave a no_log value in the output (conceivable
-       only for values made of the '*' that masking inserts), the full set is
-       used, as is for a result that AnsibleModule would extend with data not
-       searched here (a ``path`` key adds the file's stat data; an exception
-       object).
-
-    So everything printed has still passed AnsibleModule's own remove_values(),
-    either with the no_log values that occur in it (checked to leave none of
-    them behind) or with all of them: no password or hash appears in the
-    output, also not at -vvv. No protection is switched off; only the values
-    that cannot match are not tried.
-    """
-
-    def _no_log_values_in(self, result, extra):
-        """The no_log values that exit_json()/fail_json() have to mask in ``result``."""
-        everything = self.no_log_values
-        if not everything or "path" in result or any(isinstance(v, BaseException) for v in result.values()):
-            return everything
-        scanner = SecretScanner(everything)
-        # What exit_json()/fail_json() add to the result before they mask it.
-        extra = [get_warnings(), get_deprecations(), *extra]
-        found = scanner.find(result, *extra)
-        if found:
-            try:
-                leftover = scanner.find(remove_values([result, extra], found))
-            except TypeError:  # a type that remove_values() does not know: leave it to AnsibleModule
-                return everything
-            if leftover:
-                return everything
-        return found
-
-    @contextlib.contextmanager
-    def _masking_only_what_occurs(self, result, extra=()):
-        """Add the masked ``invocation`` to ``result``; mask only the no_log values found in it meanwhile."""
-        everything = getattr(self, "no_log_values", None)
-        params = getattr(self, "params", None)
-        if not everything or params is None:  # nothing to mask, or a failure early in __init__
-            yield
-            return
-        result.setdefault("invocation", {"module_args": masked_params(self.argument_spec, params)})
-        self.no_log_values = self._no_log_values_in(result, extra)
-        try:
-            yield
-        finally:
-            self.no_log_values = everything
-
-    def exit_json(self, **kwargs):
-        with self._masking_only_what_occurs(kwargs):
-            super().exit_json(**kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        extra = [msg]
-        current = sys.exc_info()[1]
-        if "exception" not in kwargs and current is not None:
-            # fail_json() may attach the traceback of the exception being handled
-            # (with tracebacks enabled, or at -vvv before ansible-core 2.19); search it.
-            extra.append("".join(traceback.format_exception(type(current), current, current.__traceback__)))
-        with self._masking_only_what_occurs(kwargs, extra):
-            super().fail_json(msg, **kwargs)
-
-
-def read_file(module, path):
-    """Return the file's text, or None if it does not exist."""
-    b_path = to_bytes(path, errors="surrogate_or_strict")
-    if not os.path.exists(b_path):
-        return None
-    if not os.path.isfile(b_path):
-        module.fail_json(msg=f"path: {path} exists but is not a regular file")
-    try:
-        with open(b_path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        module.fail_json(msg=f"cannot read {path}: {exc}")
-    # surrogateescape lets bytes that are not UTF-8 (e.g. in comments) round-trip unchanged.
-    return data.decode("utf-8", errors="surrogateescape")
-
-
-def write_file(module, path, text, file_args):
-    """Atomically replace ``path`` with ``text`` and apply owner/group/mode."""
-    directory = os.path.dirname(path) or "."
-    try:
-        fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    except OSError as exc:
-        module.fail_json(msg=f"cannot create a temporary file in {directory}: {exc}")
-    try:
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(text.encode("utf-8", errors="surrogateescape"))
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:
-            module.fail_json(msg=f"cannot write the new content of {path}: {exc}")
-        # The temp file gets the final attributes before it replaces the file,
-        # so the new content is never visible with wrong permissions.
-        module.set_fs_attributes_if_different(dict(file_args, path=tmp_path), False)
-
-        # When it creates the file, atomic_move chmods it to 0666 & ~umask;
-        # a strict umask keeps the hashes unreadable for others until the
-        # attributes are applied again below.
-        old_umask = os.umask(0o077)
-        try:
-            # keep_dest_attrs=False: keep the temp file's attributes instead of
-            # copying the old file's (ansible-core >= 2.17).
-            module.atomic_move(tmp_path, path, keep_dest_attrs=False)
-        except Exception as exc:
-            module.fail_json(msg=f"cannot replace {path}: {exc}")
-        finally:
-            os.umask(old_umask)
-    finally:
-        if os.path.exists(tmp_path):
-            os.unlink(tmp_path)
-    # Needed after creating the file (see above); a no-op otherwise.
-    module.set_fs_attributes_if_different(file_args, False)
+    count = len(params["users"] or [])
+    users = (
+        f"{count} {'user' if count == 1 else 'users'}; names, passwords and hashes are not echoed, "
+        "see users_added, users_updated, users_removed and counts"
+    )
+    return {"module_args": dict(params, users=users)}
 
 
 def main():
-    module = SaslUserModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    echo = invocation(params)
 
     if not HAS_PASSLIB:
         module.fail_json(
@@ -477,9 +358,9 @@ def main():
                 reason="to hash and verify Dovecot passwords (Debian: python3-passlib; or pip install libpass)",
             ),
             exception=PASSLIB_IMPORT_ERROR,
+            invocation=echo,
         )
 
-    params = module.params
     path = params["path"]
     if os.path.islink(path):
         # Update the link's target; atomic_move would replace the link itself.
@@ -501,10 +382,14 @@ def main():
             raise PasswdFileError(
                 f"path: directory {directory} does not exist; install Dovecot first or choose another path"
             )
-        old_text = read_file(module, path)
+        if os.path.lexists(path) and not os.path.isfile(path):
+            raise PasswdFileError(f"path: {path} exists but is not a regular file")
+        old_bytes = read_bytes(module, path)
+        # surrogateescape lets bytes that are not UTF-8 (e.g. in comments) round-trip unchanged.
+        old_text = None if old_bytes is None else old_bytes.decode("utf-8", errors="surrogateescape")
         result_plan = plan(old_text, specs, hasher, exclusive=params["exclusive"], source=path)
     except PasswdFileError as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=str(exc), invocation=echo)
 
     exists = old_text is not None
     result = dict(
@@ -512,8 +397,10 @@ def main():
         users_added=result_plan.added,
         users_updated=result_plan.updated,
         users_removed=result_plan.removed,
+        counts=result_plan.counts,
     )
-    file_args = module.load_file_common_arguments(params)
+    # The resolved path: owner, group and mode belong to the file, not to a symbolic link to it.
+    file_args = module.load_file_common_arguments(params, path=path)
 
     # Fix owner/group/mode of an existing file first: in check mode this only
     # reports, and otherwise new content never lands in a file that is too open.
@@ -528,8 +415,10 @@ def main():
                 try:
                     result["backup_file"] = module.backup_local(path)
                 except Exception as exc:
-                    module.fail_json(msg=f"cannot back up {path}: {exc}")
-            write_file(module, path, result_plan.new_text, file_args)
+                    module.fail_json(msg=f"cannot back up {path}: {exc}", invocation=echo)
+            write_atomically(
+                module, path, result_plan.new_text.encode("utf-8", errors="surrogateescape"), file_args
+            )
 
     if module._diff:
         content_diff = dict(
@@ -540,7 +429,7 @@ def main():
         )
         result["diff"] = [content_diff, attr_diff] if attr_diff else content_diff
 
-    module.exit_json(**result)
+    module.exit_json(invocation=echo, **result)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import random
 import sys
 
 import pytest
@@ -772,6 +771,33 @@ def test_plan_duplicate_entries_in_file(hasher):
     assert gone.removed == ["alice@example.test"]
 
 
+def test_plan_counts(hasher):
+    keep = hasher.hash("SHA512-CRYPT", PASSWORD)
+    old = (
+        "# header\n"
+        f"alice@example.test:{keep}::::::\n"
+        "Stranger@Example.test:{PLAIN}s\n"
+        "stranger@example.test:{PLAIN}s2\n"  # the same user for Dovecot: counted once
+        "bob@example.test:{PLAIN}b\n"
+        "gone@example.test:{PLAIN}g\n"
+    )
+    specs = specs_for(
+        {"name": "alice@example.test", "password": PASSWORD},
+        {"name": "bob@example.test", "password": PASSWORD},
+        {"name": "gone@example.test", "state": "absent"},
+        {"name": "new@example.test", "password_hash": keep},
+        {"name": "never@example.test", "state": "absent"},
+    )
+    result = pf.plan(old, specs, hasher)
+    # alice and the unlisted stranger unchanged, bob updated, new added, gone removed.
+    assert result.counts == {"added": 1, "updated": 1, "removed": 1, "unchanged": 2, "total": 4}
+
+    result = pf.plan(old, specs, hasher, exclusive=True)
+    assert result.counts == {"added": 1, "updated": 1, "removed": 3, "unchanged": 1, "total": 3}
+
+    assert pf.plan(None, [], hasher).counts == {"added": 0, "updated": 0, "removed": 0, "unchanged": 0, "total": 0}
+
+
 def test_plan_propagates_parse_errors(hasher):
     with pytest.raises(pf.PasswdFileError, match=r"^/x/users line 2: "):
         pf.plan("a@example.test:{PLAIN}x\nbroken\n", [], hasher, source="/x/users")
@@ -822,48 +848,3 @@ def test_validate_owner_group(current_ids):
         pf.validate_owner_group("no-such-user-x9", group)
     with pytest.raises(pf.PasswdFileError, match=r"^group: group 'no-such-group-x9' does not exist"):
         pf.validate_owner_group(owner, "no-such-group-x9")
-
-
-# --------------------------------------------------------------------------
-# SecretScanner: which no_log values occur in a result
-# --------------------------------------------------------------------------
-
-
-def _brute_force(secrets, texts):
-    return {secret for secret in secrets if secret and any(secret in text for text in texts)}
-
-
-@pytest.mark.parametrize("alphabet", ["abc", "ab*\n", "0123456789"])
-def test_secret_scanner_is_exact(alphabet):
-    """Random secrets and texts over a small alphabet (many overlaps): same answer as a brute-force search."""
-    rnd = random.Random(alphabet)  # noqa: S311 - reproducible test data, not secrets
-    for _trial in range(400):
-        secrets = {"".join(rnd.choices(alphabet, k=rnd.randint(0, 20))) for _index in range(rnd.randint(0, 40))}
-        texts = ["".join(rnd.choices(alphabet + "xy", k=rnd.randint(0, 80))) for _index in range(6)]
-        number = rnd.randint(0, 10**9)
-        value = {"a": texts[:2], "b": (texts[2], {"c": texts[3]}), "d": {texts[4]}, "e": [[texts[5]]], "n": number}
-        expected = _brute_force(secrets, [*texts, str(number)])
-        assert pf.SecretScanner(secrets).find(value) == expected, (secrets, texts, number)
-
-
-def test_secret_scanner_what_it_searches():
-    scanner = pf.SecretScanner(["secret-password", "1234", "True", "name", b"bytes-secret", ""])
-    assert len(scanner) == 5  # the empty string is no secret
-    # Values, not keys, like remove_values; bools and None are left alone, numbers are searched as text.
-    assert scanner.find({"name": "x", "flag": True, "nothing": None}) == set()
-    assert scanner.find({"port": 912345}) == {"1234"}
-    assert scanner.find([b"some bytes-secret here"]) == {"bytes-secret"}
-    assert scanner.find("a secret-password!", "no") == {"secret-password"}
-    assert scanner.find(frozenset({"my name is"})) == {"name"}
-    assert pf.SecretScanner([]).find({"a": "anything"}) == set()
-
-
-def test_secret_scanner_long_text_and_many_secrets():
-    """The shape of the sasl_user result: 2,000 names in a diff text, 2,000 passwords and hashes."""
-    names = [f"user{i:05d}@example.test" for i in range(2000)]
-    secrets = {f"pw-{i:05d}-{'x' * (i % 50)}" for i in range(1000)} | {
-        f"{{SHA512-CRYPT}}$6$rounds=5000$salt{i:05d}${'A' * 86}" for i in range(1000)
-    }
-    text = "".join(f"{name} SHA512-CRYPT (password changed)\n" for name in names)
-    scanner = pf.SecretScanner(secrets | {"user00042@", "1999@example.test SHA"})
-    assert scanner.find({"users_added": names, "diff": {"after": text}}) == {"user00042@", "1999@example.test SHA"}

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import io
 import json
 import os
 import random
 import stat
-import string
-import time
 
 import pytest
 import yaml
+from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.mailops.authsmtp.plugins.module_utils import files
 from ansible_collections.mailops.authsmtp.plugins.module_utils import passwd_file as pf
 from ansible_collections.mailops.authsmtp.plugins.modules import sasl_user
 
@@ -446,13 +444,36 @@ def test_symlink_target_is_updated(capsys, args, users_file, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["real-users", "users"]
 
 
+def test_symlink_target_attributes_are_checked_not_the_links(capsys, args, users_file, tmp_path):
+    """Owner, group and mode are those of the file the link points to; a rerun reports no change."""
+    target = tmp_path / "real-users"
+    users_file.symlink_to(target)
+    args["users"] = [{"name": "alice@example.test", "password": ALICE_PW}]
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 0 and result["changed"] is True, result
+
+    for check_mode in (True, False):
+        rc, result, _ = run_module(capsys, args, check_mode=check_mode, diff=True)
+        assert rc == 0, result
+        assert result["changed"] is False
+        assert isinstance(result["diff"], dict)  # no attribute diff for the link's own 0777
+
+    os.chmod(target, 0o644)
+    rc, result, _ = run_module(capsys, args, diff=True)
+    assert rc == 0, result
+    assert result["changed"] is True
+    assert result["diff"][1] == {"before": {"mode": "0644"}, "after": {"mode": "0640"}}
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert users_file.is_symlink()
+
+
 def test_unwritable_directory(capsys, args, users_file, monkeypatch):
     users_file.write_bytes(ORIGINAL)
 
     def no_temp_files(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(sasl_user.tempfile, "mkstemp", no_temp_files)
+    monkeypatch.setattr(files.tempfile, "mkstemp", no_temp_files)
     args["users"] = [{"name": "alice@example.test", "password": ALICE_PW}]
     rc, result, _ = run_module(capsys, args)
     assert rc == 1
@@ -487,7 +508,7 @@ def test_missing_passlib(capsys, args, monkeypatch):
 
 
 # --------------------------------------------------------------------------
-# No secret in the result, and an exit whose cost grows linearly
+# What the module prints: no secret, a short echo of the arguments, counts
 # --------------------------------------------------------------------------
 
 
@@ -496,6 +517,25 @@ def _secret_parts(field):
     parts = [field, field.split("}", 1)[-1]]
     parts += [part for part in field.split("$")[-2:] if len(part) >= 8]
     return parts
+
+
+def _leaked(raw, fields):
+    """The passwords and hashes in ``fields``, or parts of them, that occur in ``raw``."""
+    return sorted({part for field in fields for part in _secret_parts(field) if part in raw})
+
+
+def _stored_fields(users_file):
+    if not users_file.exists():
+        return []
+    return [line.split(":")[1] for line in users_file.read_text().splitlines() if ":" in line]
+
+
+def _summary(count):
+    noun = "user" if count == 1 else "users"
+    return (
+        f"{count} {noun}; names, passwords and hashes are not echoed, "
+        "see users_added, users_updated, users_removed and counts"
+    )
 
 
 def test_result_json_never_contains_a_password_or_hash(capsys, args, users_file):
@@ -512,7 +552,7 @@ def test_result_json_never_contains_a_password_or_hash(capsys, args, users_file)
     ]
     rc, result, _ = run_module(capsys, args)
     assert rc == 0, result
-    stored_before = [line.split(":")[1] for line in users_file.read_text().splitlines()]
+    stored_before = _stored_fields(users_file)
 
     new_hash = hasher.hash("SHA512-CRYPT", "new-hash-passphrase")
     new_user_hash = hasher.hash("BLF-CRYPT", "frank-hash-passphrase")
@@ -533,28 +573,116 @@ def test_result_json_never_contains_a_password_or_hash(capsys, args, users_file)
         assert result["users_added"] == ["frank@example.test", "grace@example.test"]
         assert result["users_updated"] == ["bob@example.test", "dave@example.test"]
         assert result["users_removed"] == ["erin@example.test"]
-        stored_after = [line.split(":")[1] for line in users_file.read_text().splitlines()]
-        leaked = [s for field in secrets | set(stored_before + stored_after) for s in _secret_parts(field) if s in raw]
-        assert leaked == []
+        assert _leaked(raw, secrets | set(stored_before + _stored_fields(users_file))) == []
         assert_no_secrets(raw)
-        # The echo of the arguments shows where passwords and hashes were given, not what they are.
-        echoed = result["invocation"]["module_args"]["users"]
-        assert [user["name"] for user in echoed] == [user["name"] for user in given]
-        for sent, shown in zip(given, echoed, strict=True):
-            for key in ("password", "password_hash"):
-                assert shown[key] == (sasl_user.NO_LOG_PLACEHOLDER if key in sent else None)
+        # The echo of the arguments does not list the users at all.
+        assert result["invocation"]["module_args"]["users"] == _summary(7)
 
     # A failing run (the last user is invalid) echoes the same arguments, no secret either.
     args["users"] = [*given, {"name": "heidi@example.test", "password_hash": new_hash[:-3]}]
     rc, result, raw = run_module(capsys, args, diff=True)
     assert rc == 1
     assert result["msg"].startswith("users[7].password_hash: not a well-formed SHA512-CRYPT hash")
-    assert [s for field in secrets for s in _secret_parts(field) if s in raw] == []
+    assert result["invocation"]["module_args"]["users"] == _summary(8)
+    assert _leaked(raw, secrets) == []
     assert_no_secrets_in_error(raw, args["users"])  # the message shows the expected format, with '$6$'
 
 
+def _users_with_secrets(kind, tag):
+    """Three users with passwords (kind 'plaintext') or precomputed hashes (kind 'precomputed')."""
+    hasher = pf.Hasher(**FAST)
+    users = []
+    for name, scheme in (("alice", "SHA512-CRYPT"), ("bob", "BLF-CRYPT"), ("carol", "ARGON2ID")):
+        password = f"{name}-{tag}-passphrase"
+        if kind == "plaintext":
+            users.append({"name": f"{name}@example.test", "password": password, "scheme": scheme})
+        else:
+            users.append({"name": f"{name}@example.test", "password_hash": hasher.hash(scheme, password)})
+    return users
+
+
+@pytest.fixture
+def module_warnings(monkeypatch):
+    """Collect warnings and deprecations in the result, as in a module process; start with none."""
+    # Other tests load controller code, which makes warn() print instead; a module process never does.
+    monkeypatch.setattr(module_utils_internal, "is_controller", False)
+    monkeypatch.setattr(ansible_warnings, "_global_warnings", {})
+    monkeypatch.setattr(ansible_warnings, "_global_deprecations", {})
+
+
+@pytest.mark.usefixtures("module_warnings")
+@pytest.mark.parametrize("kind", ["plaintext", "precomputed"])
+def test_printed_output_never_contains_a_password_or_hash(capsys, args, users_file, monkeypatch, kind):
+    """Everything printed, at every step: add, no change, update, and failures of both kinds.
+
+    The module emits no warnings or deprecations: ansible-core 2.19 passes
+    them through remove_values() unmasked (they are AnsibleSerializable
+    objects, not strings), so none may ever carry user data.
+    """
+    first = _users_with_secrets(kind, "first")
+    second = _users_with_secrets(kind, "second")
+    seen = set()  # every password and hash given or stored so far
+
+    def check(raw, users):
+        seen.update(u[k] for u in users for k in ("password", "password_hash") if k in u)
+        seen.update(_stored_fields(users_file))
+        assert _leaked(raw, seen) == []
+        assert_no_secrets(raw)
+        assert not {"warnings", "deprecations"} & set(json.loads(raw))
+
+    args["users"] = first
+    for step in ("add", "no change"):
+        for check_mode in (True, False):
+            rc, result, raw = run_module(capsys, args, check_mode=check_mode, diff=True)
+            assert rc == 0, result
+            assert result["changed"] is (step == "add"), step
+            check(raw, first)
+
+    args["users"] = [second[0], second[1], {"name": "carol@example.test", "state": "absent"}]
+    for check_mode in (True, False):
+        rc, result, raw = run_module(capsys, args, check_mode=check_mode, diff=True)
+        assert rc == 0, result
+        assert result["users_updated"] == ["alice@example.test", "bob@example.test"]
+        check(raw, second)
+
+    # The module's own failure: an invalid user after valid ones.
+    args["users"] = [*first, {"name": "dave@example.test", "password": ""}]
+    rc, result, raw = run_module(capsys, args, diff=True)
+    assert rc == 1 and result["msg"].startswith("users[3].password: empty password"), result
+    check(raw, first)
+
+    # A failure inside Ansible's file handling: Ansible's own echo lists every user, still without secrets.
+    def broken_move(self, src, dest, unsafe_writes=False, keep_dest_attrs=True):
+        raise Exception("simulated rename failure")
+
+    monkeypatch.setattr(AnsibleModule, "atomic_move", broken_move)
+    args["users"] = _users_with_secrets(kind, "third")
+    rc, result, raw = run_module(capsys, args, diff=True)
+    assert rc == 1 and result["msg"] == f"cannot replace {users_file}: simulated rename failure", result
+    assert [user["name"] for user in result["invocation"]["module_args"]["users"]] == [
+        "alice@example.test",
+        "bob@example.test",
+        "carol@example.test",
+    ]
+    check(raw, args["users"])
+
+
+def test_a_password_in_a_failure_message_is_masked(capsys, args, monkeypatch):
+    """A failure message passes through Ansible's masking with every no_log value, too."""
+
+    def careless_plan(*plan_args, **plan_kwargs):
+        raise pf.PasswdFileError(f"careless message about {BOB_PW} and {CAROL_PW}")
+
+    monkeypatch.setattr(sasl_user, "plan", careless_plan)
+    args["users"] = three_users()
+    rc, result, raw = run_module(capsys, args)
+    assert rc == 1
+    assert result["msg"] == "careless message about ******** and ********"
+    assert_no_secrets(raw)
+
+
 def test_a_password_that_occurs_in_the_result_is_still_masked(capsys, args):
-    """Only the no_log values that occur in the result are masked, and those still are."""
+    """A password that happens to be in the result (a name, a piece of the diff) is masked there."""
     args["users"] = [
         {"name": "alice@example.test", "password": "bob@example.test"},  # another user's name
         {"name": "bob@example.test", "password": ".test SHA512"},  # spans name and scheme in the diff
@@ -563,79 +691,88 @@ def test_a_password_that_occurs_in_the_result_is_still_masked(capsys, args):
     assert rc == 0, result
     assert "bob@example.test" not in raw and ".test SHA512" not in raw
     assert result["users_added"] == ["alice@example.test", "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"]
-    assert result["diff"]["after"] == "alice@example********-CRYPT\n******** SHA512-CRYPT\n"
+    # How much of the diff is masked depends on the order Ansible tries the values in.
+    assert "********" in result["diff"]["after"]
 
 
-def test_masking_falls_back_to_all_no_log_values(capsys):
-    """If masking the values found would uncover another one, every no_log value is masked, as before."""
-    users = [
-        {"name": "qab@example.test", "password": "ab"},
-        {"name": "zed@example.test", "password": "q********"},  # what masking makes of qab@...
-        {"name": "amy@example.test", "password": "not-in-the-result"},
+def test_echo_lists_every_option_but_the_users(capsys, args, users_file):
+    spec = sasl_user.argument_spec()
+    args.update(users=three_users(), scheme="ARGON2ID", exclusive=True, backup=True)
+    expected = {name: args.get(name, option.get("default")) for name, option in spec.items()}
+    expected["users"] = _summary(3)
+    for check_mode in (True, False):
+        rc, result, _ = run_module(capsys, args, check_mode=check_mode)
+        assert rc == 0, result
+        assert result["invocation"] == {"module_args": expected}
+    # No user name appears anywhere in the echo.
+    assert "example.test" not in json.dumps(result["invocation"])
+
+    # The same echo when the module fails on its input, with the right noun for one user.
+    args["users"] = [{"name": "alice@example.test"}]
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 1, result
+    assert result["invocation"] == {"module_args": dict(expected, users=_summary(1))}
+
+
+def test_counts(capsys, args, users_file):
+    users_file.write_bytes(ORIGINAL)  # a comment, a blank line and legacy@example.test
+    args["users"] = three_users()
+    rc, result, _ = run_module(capsys, args)
+    assert rc == 0, result
+    assert result["counts"] == {"added": 3, "updated": 0, "removed": 0, "unchanged": 1, "total": 4}
+
+    rc, result, _ = run_module(capsys, args)
+    assert result["changed"] is False
+    assert result["counts"] == {"added": 0, "updated": 0, "removed": 0, "unchanged": 4, "total": 4}
+
+    args["users"] = [
+        {"name": "alice@example.test", "password": "a-new-passphrase-for-alice"},
+        {"name": "bob@example.test", "password": BOB_PW, "scheme": "BLF-CRYPT"},
+        {"name": "carol@example.test", "state": "absent"},
+        {"name": "dave@example.test", "password": "dave-passphrase"},
+        {"name": "nobody@example.test", "state": "absent"},  # not in the file: nothing to count
     ]
-    with patch_module_args(dict(users=users)):
-        module = sasl_user.SaslUserModule(argument_spec=sasl_user.argument_spec(), supports_check_mode=True)
-        assert module.no_log_values == {"ab", "q********", "not-in-the-result"}
-        assert module._no_log_values_in({"users_added": ["amy@example.test"]}, ()) == set()
-        assert module._no_log_values_in({"users_added": ["zed@example.test", "qab@example.test"]}, ()) == {
-            "ab",
-            "q********",
-            "not-in-the-result",
-        }
-        # A result with 'path' gets the file's stat data added later: not searched, so all values stay.
-        assert module._no_log_values_in({"path": "/x"}, ()) == module.no_log_values
-        # What fail_json() may add, a traceback or a warning, is searched too.
-        assert module._no_log_values_in({"msg": "m"}, ("Traceback ... not-in-the-result",)) == {"not-in-the-result"}
+    for check_mode in (True, False):
+        rc, result, _ = run_module(capsys, args, check_mode=check_mode)
+        assert rc == 0, result
+        # legacy and bob unchanged; alice updated, dave added, carol removed.
+        assert result["counts"] == {"added": 1, "updated": 1, "removed": 1, "unchanged": 2, "total": 4}
+
+    args["exclusive"] = True
+    rc, result, _ = run_module(capsys, args)
+    assert result["users_removed"] == ["legacy@example.test"]
+    assert result["counts"] == {"added": 0, "updated": 0, "removed": 1, "unchanged": 3, "total": 3}
+    assert len([line for line in users_file.read_text().splitlines() if "@" in line]) == 3
 
 
-def _exit_seconds(count, repeat=3):
-    """Seconds exit_json() takes for ``count`` added users, passwords of varying length, diff on (best of repeat)."""
-    rnd = random.Random(count)  # noqa: S311 - reproducible test data, not secrets
-    alphabet = string.ascii_letters + string.digits + "!#%&*+-=?@^_"
-    users = [
-        {"name": f"user{i:06d}@bench.example.test", "password": "".join(rnd.choices(alphabet, k=rnd.randint(8, 64)))}
-        for i in range(count)
+def _well_formed_sha512_fields(count, seed):
+    """Distinct, well-formed SHA512-CRYPT fields, cheap to make: random salts and checksums, no hashing."""
+    rnd = random.Random(seed)  # noqa: S311 - test data, not secrets
+    chars = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    return [
+        "{SHA512-CRYPT}$6$rounds=5000$"
+        + "".join(rnd.choices(chars, k=16))
+        + "$"
+        + "".join(rnd.choices(chars, k=86))
+        for _index in range(count)
     ]
-    names = [user["name"] for user in users]
-    after = "".join(f"{name} SHA512-CRYPT\n" for name in names)
-    best = None
-    with patch_module_args(dict(users=users, _ansible_diff=True)):
-        module = sasl_user.SaslUserModule(argument_spec=sasl_user.argument_spec(), supports_check_mode=True)
-        for _repetition in range(repeat):
-            out = io.StringIO()
-            gc.collect()
-            gc.disable()  # a collection during the run would only add noise
-            try:
-                with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
-                    start = time.perf_counter()
-                    module.exit_json(
-                        changed=True,
-                        users_added=names,
-                        users_updated=[],
-                        users_removed=[],
-                        diff=dict(before="", after=after),
-                    )
-                seconds = time.perf_counter() - start
-            finally:
-                gc.enable()
-            best = seconds if best is None else min(best, seconds)
-    raw = out.getvalue()
-    assert not [user["password"] for user in users if user["password"] in raw]
-    assert json.loads(raw)["users_added"] == names
-    return best
 
 
-def test_exit_cost_grows_linearly_with_the_number_of_users():
-    """4x the users may cost about 4x, not 16x.
+def test_ten_thousand_unchanged_users_print_a_small_result(capsys, args, users_file):
+    """Structure, not timing: the printed result does not grow with the users when nothing changes."""
+    fields = _well_formed_sha512_fields(10000, seed="bulk")
+    names = [f"user{i:05d}@bulk.example.test" for i in range(len(fields))]
+    users_file.write_text("".join(f"{name}:{field}::::::\n" for name, field in zip(names, fields, strict=True)))
+    os.chmod(users_file, 0o640)
+    args["users"] = [{"name": name, "password_hash": field} for name, field in zip(names, fields, strict=True)]
 
-    AnsibleModule's own masking costs strings x no_log values, both growing
-    with the users: with it, 4,000 users took about 14x as long as 1,000.
-    Linear is about 4x; the margin is for noise on a busy machine.
-    """
-    _exit_seconds(200, repeat=1)  # warm-up: imports, JSON profile
-    small = _exit_seconds(1000, repeat=5)
-    large = _exit_seconds(4000, repeat=5)
-    assert large <= 7 * small, f"exit_json: {small:.3f} s for 1,000 users, {large:.3f} s for 4,000"
+    rc, result, raw = run_module(capsys, args)
+    assert rc == 0, result
+    assert result["changed"] is False
+    assert result["counts"] == {"added": 0, "updated": 0, "removed": 0, "unchanged": 10000, "total": 10000}
+    assert len(raw.encode()) < 5000, f"{len(raw.encode())} bytes printed"
+    assert "bulk.example.test" not in raw
+    assert [field for field in fields if field[len("{SHA512-CRYPT}") :] in raw] == []
 
 
 def test_documented_return_values_match_the_result(capsys, args, users_file):
@@ -646,3 +783,4 @@ def test_documented_return_values_match_the_result(capsys, args, users_file):
     assert rc == 0, result
     # changed and invocation are common return values, documented by Ansible itself.
     assert set(result) - {"changed", "invocation"} == set(returned)
+    assert set(result["counts"]) == set(returned["counts"]["contains"])
