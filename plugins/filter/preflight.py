@@ -34,9 +34,9 @@ def known_variables():
     """Every public variable some role of this collection declares."""
     root = Path(__file__).resolve().parents[2]
     names = set()
-    # The roles' specs, and those of playbooks with variables of their own.
-    spec_files = [*root.glob("roles/*/meta/argument_specs.yml"), *root.glob("playbooks/vars/*_argument_specs.yml")]
-    for spec_file in spec_files:
+    # Every playbook's work is a role's (client_config, check_certs too), so
+    # the roles' specs name every variable an inventory may hold.
+    for spec_file in root.glob("roles/*/meta/argument_specs.yml"):
         specs = yaml.safe_load(spec_file.read_text()) or {}
         for entry in (specs.get("argument_specs") or {}).values():
             names.update((entry.get("options") or {}).keys())

@@ -9,11 +9,9 @@ input that must fail.
 
 from __future__ import annotations
 
-import os
 import plistlib
 import re
 import shutil
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -41,20 +39,7 @@ pytestmark = pytest.mark.skipif(not ANSIBLE_PLAYBOOK.exists(), reason="ansible-p
 
 
 @pytest.fixture(scope="module")
-def collections_path(tmp_path_factory):
-    """A collections path on which mailops.authsmtp is this checkout."""
-    cached = ROOT / ".cache" / "collections"
-    link = cached / "ansible_collections" / "mailops" / "authsmtp"
-    if link.exists() and link.resolve() == ROOT:
-        return cached
-    base = tmp_path_factory.mktemp("collections")
-    (base / "ansible_collections" / "mailops").mkdir(parents=True)
-    (base / "ansible_collections" / "mailops" / "authsmtp").symlink_to(ROOT)
-    return base
-
-
-@pytest.fixture(scope="module")
-def run_playbook(collections_path, tmp_path_factory):
+def run_playbook(run_ansible):
     """Run the playbook on one local host with the given host variables."""
 
     def run(workdir: Path, host_vars: dict, out: Path, *extra: str):
@@ -66,38 +51,11 @@ def run_playbook(collections_path, tmp_path_factory):
             "authsmtp_users": USERS,
             **host_vars,
         }
-        if os.geteuid() != 0:
-            # The play's become is for the web root; a test cannot sudo.
-            host["ansible_become"] = False
         inventory = workdir / "inventory.yml"
         inventory.write_text(yaml.safe_dump({"smtp_servers": {"hosts": {"mx1": host}}}))
-        temp = tmp_path_factory.mktemp("ansible-tmp")
-        env = {
-            **os.environ,
-            "ANSIBLE_COLLECTIONS_PATH": str(collections_path),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_STDOUT_CALLBACK": "default",
-            "ANSIBLE_RETRY_FILES_ENABLED": "0",
-            "ANSIBLE_LOCAL_TEMP": str(temp / "local"),
-            "ANSIBLE_REMOTE_TEMP": str(temp / "remote"),
-            "PWD": str(workdir),
-        }
-        env.pop("ANSIBLE_CONFIG", None)
-        command = [
-            str(ANSIBLE_PLAYBOOK),
-            "-i",
-            str(inventory),
-            str(PLAYBOOK),
-            "-e",
-            f"authsmtp_client_config_dir={out}",
-            *extra,
-        ]
-        result = subprocess.run(  # noqa: S603 - fixed command, no shell
-            command, cwd=workdir, env=env, capture_output=True, text=True, timeout=300, check=False
+        return run_ansible(
+            "-i", str(inventory), str(PLAYBOOK), "-e", f"authsmtp_client_config_dir={out}", *extra, cwd=workdir
         )
-        result.output = result.stdout + result.stderr
-        return result
 
     return run
 
