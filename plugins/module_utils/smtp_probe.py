@@ -8,7 +8,9 @@ without AnsibleModule.
 
 The SMTP client is a small one of its own rather than smtplib: the probe must
 control the TLS handshake (the name it checks and sends as SNI, the context
-it uses) and report every reply exactly as the server sent it.
+it uses) and report every reply exactly as the server sent it. The Molecule
+scenarios' scripted sessions (molecule/resources/library/smtp_session.py) use
+the same SmtpClient, so the tests and the probe speak SMTP one way.
 
 Certificates: the first session verifies the certificate during the
 handshake (CERT_REQUIRED and check_hostname, against ``ca_file`` or the
@@ -90,12 +92,19 @@ class ProbeError(Exception):
         self.result = result
 
 
-class _CertNotVerified(Exception):
-    """Internal: the handshake failed because the certificate did not verify."""
+class CertificateNotVerified(Exception):
+    """SmtpClient.start_tls: the handshake failed because the certificate did not verify.
+
+    ``verify_error`` is OpenSSL's reason, such as ``Hostname mismatch, certificate is not valid for 'x'.``
+    """
 
     def __init__(self, verify_error):
         super().__init__(verify_error)
         self.verify_error = verify_error
+
+
+# The name the probe has always used.
+_CertNotVerified = CertificateNotVerified
 
 
 def default_port(mode):
@@ -328,7 +337,7 @@ class SmtpClient:
         return ProbeError("timeout", f"timed out after {self.timeout:g} s {self.activity}")
 
     def start_tls(self, context, server_name):
-        """Handshake; return the TLS socket. Raises _CertNotVerified or ProbeError."""
+        """Handshake; return the TLS socket. Raises CertificateNotVerified or ProbeError."""
         self.activity = "during the TLS handshake"
         # SNI is only sent for names; Python leaves it out for IP addresses itself.
         try:
@@ -404,8 +413,15 @@ class SmtpClient:
         self.send_line(line, shown)
         return self.read_reply(f"the reply to {shown}")
 
+    def send_data(self, message):
+        """After DATA's 354: send ``message`` (bytes; dot-stuffed here) and return the reply to its end."""
+        self.send_raw(dot_stuff(message), "the message")
+        return self.read_reply("the reply to the end of the message")
+
     def quit(self):
-        """Say goodbye politely; the session is over either way."""
+        """Say goodbye politely; the session is over either way (also when it already is)."""
+        if self.sock is None:
+            return
         try:
             self.command("QUIT")
         except ProbeError:
@@ -536,8 +552,7 @@ def send_message(client, send, ehlo_name, check_mode):
         return outcome
     reply = client.command("DATA")
     if reply["code"] == 354:
-        client.send_raw(dot_stuff(build_message(send, ehlo_name)), "the message")
-        reply = client.read_reply("the reply to the end of the message")
+        reply = client.send_data(build_message(send, ehlo_name))
         outcome["sent"] = 200 <= reply["code"] < 300
     outcome["data"] = reply
     return outcome

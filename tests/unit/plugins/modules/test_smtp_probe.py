@@ -14,17 +14,14 @@ import hashlib
 import json
 import socket
 import ssl
-import threading
 
 import pytest
-import trustme
 import yaml
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.mailops.authsmtp.plugins.module_utils import smtp_probe as sp
 from ansible_collections.mailops.authsmtp.plugins.modules import smtp_probe
-from cryptography import x509
+from ansible_collections.mailops.authsmtp.tests.unit.plugins import smtp_servers
 
 USER = "alice@example.test"
 PASSWORD = "Probe-s3cret-Passphrase!"
@@ -37,7 +34,7 @@ SECRET_FORMS = (
     base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode(),
     base64.b64encode(f"\0{USER}\0{WRONG_PASSWORD}".encode()).decode(),
 )
-SERVER_NAME = "mail.test"
+SERVER_NAME = smtp_servers.SERVER_NAME
 BANNER = "mail.test ESMTP probe-test"
 AUTH_OK = "235 2.7.0 Authentication successful"
 AUTH_INVALID = "5.7.8 Authentication credentials invalid"
@@ -54,38 +51,15 @@ def no_reverse_dns(monkeypatch):
     monkeypatch.setattr(socket, "getfqdn", lambda *args: "controller.example.test")
 
 
-class EphemeralController(Controller):
-    """aiosmtpd's Controller on port 0: learn the port before the start-up self-test connects."""
-
-    def _trigger_server(self):
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
-
-
-class Recorder:
+class Recorder(smtp_servers.RefusingHandler):
     """aiosmtpd handler: refuses senders starting with ``forged`` and recipients starting with ``refused``.
 
     It records every sender, RSET and message.
     """
 
     def __init__(self):
-        self.messages = []
-        self.mail_from = []
+        super().__init__()
         self.rset = 0
-
-    async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        self.mail_from.append(address)
-        if address.startswith("forged"):
-            return f"553 5.7.1 <{address}>: Sender address rejected: not owned by user"
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return "250 2.1.0 Ok"
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.startswith("refused"):
-            return f"550 5.1.1 <{address}>: Recipient address rejected"
-        envelope.rcpt_tos.append(address)
-        return "250 2.1.5 Ok"
 
     async def handle_RSET(self, server, session, envelope):
         self.rset += 1
@@ -107,69 +81,20 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=ok, handled=False)
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    base = tmp_path_factory.mktemp("pki")
-    ca = trustme.CA()
-    other_ca = trustme.CA()
-    cert = ca.issue_cert(SERVER_NAME, "localhost", "127.0.0.1", common_name=SERVER_NAME)
-    ca_file = base / "ca.pem"
-    other_ca_file = base / "other-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    other_ca.cert_pem.write_to_path(str(other_ca_file))
-
-    def context(leaf=cert, **versions):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        leaf.configure_cert(ctx)
-        for name, value in versions.items():
-            setattr(ctx, name, value)
-        return ctx
-
-    der = ssl.PEM_cert_to_DER_cert(cert.cert_chain_pems[0].bytes().decode())
-    return dict(
-        ca=ca,
-        cert=cert,
-        ca_file=str(ca_file),
-        other_ca_file=str(other_ca_file),
-        context=context,
-        der=der,
-        parsed=x509.load_der_x509_certificate(der),
-        ca_parsed=x509.load_pem_x509_certificate(ca.cert_pem.bytes()),
-    )
-
-
 @pytest.fixture
-def serve():
-    """Start aiosmtpd servers on 127.0.0.1; all of them stop at the end of the test."""
-    started = []
-
-    def start(**kwargs):
-        handler = kwargs.pop("handler", None) or Recorder()
-        kwargs.setdefault("authenticator", authenticator)
-        controller = EphemeralController(
-            handler, hostname="127.0.0.1", port=0, server_hostname=SERVER_NAME, ident="ESMTP probe-test", **kwargs
-        )
-        controller.start()
-        started.append(controller)
-        return controller
-
-    yield start
-    for controller in started:
-        controller.stop()
+def smtp_server_defaults():
+    """For smtp_servers.serve: every server takes the one user's password and records what it gets."""
+    return dict(ident="ESMTP probe-test", handler=Recorder, authenticator=lambda: authenticator)
 
 
-@pytest.fixture
-def starttls_server(serve, pki):
-    return serve(tls_context=pki["context"]())
+# The shared aiosmtpd servers and certificates (tests/unit/plugins/smtp_servers.py).
+pki = smtp_servers.pki
+serve = smtp_servers.serve
+starttls_server = smtp_servers.starttls_server
+implicit_server = smtp_servers.implicit_server
 
 
-@pytest.fixture
-def implicit_server(serve, pki):
-    # aiosmtpd does not know an implicit TLS connection is encrypted; let it offer AUTH anyway.
-    return serve(ssl_context=pki["context"](), auth_require_tls=False)
-
-
-class ScriptedServer:
+class ScriptedServer(smtp_servers.RawServer):
     """Accepts one connection and plays a script.
 
     Steps: bytes are sent, ``READ`` reads one line from the client, ``HOLD``
@@ -183,54 +108,22 @@ class ScriptedServer:
     def __init__(self, script):
         self.script = script
         self.received = []
-        self._release = threading.Event()
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(1)
-        self.port = self._listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        super().__init__(self._play)
 
-    def _run(self):
-        self._listener.settimeout(10)
-        try:
-            conn, _ = self._listener.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(10)
-            reader = conn.makefile("rb")
-            try:
-                for step in self.script:
-                    if step is self.READ:
-                        self.received.append(reader.readline())
-                    elif step is self.HOLD:
-                        self._release.wait(10)
-                    else:
-                        conn.sendall(step)
-            except OSError:
-                pass
-            finally:
-                reader.close()
-
-    def stop(self):
-        self._release.set()
-        self._thread.join(10)
-        self._listener.close()
+    def _play(self, conn, reader):
+        conn.settimeout(10)
+        for step in self.script:
+            if step is self.READ:
+                self.received.append(reader.readline())
+            elif step is self.HOLD:
+                self.done.wait(10)
+            else:
+                conn.sendall(step)
 
 
 @pytest.fixture
 def scripted():
-    servers = []
-
-    def start(script):
-        server = ScriptedServer(script)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    yield from smtp_servers.started(ScriptedServer)
 
 
 # --------------------------------------------------------------------------
