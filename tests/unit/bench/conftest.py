@@ -1,22 +1,16 @@
-"""Shared set-up of the benchmark tests.
+"""The benchmark tests import the scripts in bench/ as modules, as the scripts import benchlib.
 
-bench/ goes first on sys.path, so the tests import its scripts as modules
-(``import converge_bench``), as the scripts import ``benchlib`` themselves.
-bench/ is not part of the collection tarball: under `ansible-test units`
-(scripts/sanity.sh tests the tarball's contents) there is nothing to test and
-no test module here is collected.
+bench/ is not in the collection tarball: under `ansible-test units` there is nothing to test here.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-BENCH = ROOT / "bench"
+BENCH = Path(__file__).resolve().parents[3] / "bench"
 
 if (BENCH / "benchlib.py").is_file():
     sys.path.insert(0, str(BENCH))
@@ -25,17 +19,16 @@ else:
 
 
 @pytest.fixture(scope="session")
-def run_script():
-    """Run a script with this Python from the checkout's root; returns the CompletedProcess."""
+def smoke(tmp_path_factory):
+    """{benchmark: JSON path} of one smoke run of each script, run in-process (no container)."""
+    import converge_bench
+    import sasl_user_bench
+    import smtp_bench
 
-    def run(*args, timeout=300):
-        return subprocess.run(  # noqa: S603 - fixed command, no shell
-            [sys.executable, *map(str, args)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    return run
+    directory = tmp_path_factory.mktemp("bench-smoke")
+    paths = {}
+    for name, script in (("sasl_user", sasl_user_bench), ("converge", converge_bench), ("smtp", smtp_bench)):
+        paths[name] = directory / f"{name}.json"
+        assert script.main(["--smoke", "--quiet", "--json", str(paths[name]), "--workdir", str(directory)]) == 0
+    assert sorted(p.name for p in directory.iterdir()) == sorted(p.name for p in paths.values())
+    return paths
