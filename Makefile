@@ -28,6 +28,7 @@ lint:
 	yamllint --strict .
 	ruff check .
 	ansible-lint
+	python scripts/check_role_inputs.py
 	python scripts/argspec_table.py --check
 	python scripts/check_changelog.py
 	python scripts/check_ee.py
@@ -38,24 +39,25 @@ unit:
 
 # The benchmark scripts in smoke mode, so they keep working; the figures
 # are not kept (bench/README.md). No container is started: converge_bench
-# reads recorded ansible-playbook output and syntax-checks its playbooks,
-# smtp_bench drives its load generator against aiosmtpd on 127.0.0.1.
+# reads recorded ansible-playbook output and syntax-checks site.yml of the
+# baseline and the working tree, smtp_bench drives its load generator
+# against aiosmtpd on 127.0.0.1.
 BENCH_RESULTS := sasl_user converge smtp_throughput
 bench-smoke:
 	python bench/sasl_user_bench.py --smoke --quiet --json .cache/bench-smoke/sasl_user.json
 	python bench/converge_bench.py --smoke --quiet --json .cache/bench-smoke/converge.json
 	python bench/smtp_bench.py --smoke --quiet --json .cache/bench-smoke/smtp_throughput.json
-	python bench/render_benchmarks.py --output .cache/bench-smoke/benchmarks.md \
+	python bench/render_benchmarks.py --allow-smoke --output .cache/bench-smoke/benchmarks.md \
 	    $(foreach r,$(BENCH_RESULTS),.cache/bench-smoke/$(r).json)
 
-# Measure and regenerate docs/benchmarks.md (long: see bench/README.md).
+# Measure and regenerate docs/benchmarks.md (about 30 min: bench/README.md).
 # Every script runs even if an earlier one failed (a failed check, exit 1,
 # still writes its result), and the document is rendered from the results
 # there are; then make fails if any step did. Old results are removed first,
 # so a script that wrote nothing cannot leave a stale section behind. Ctrl-C
 # (exit status 128 or more) stops at once; the scripts remove their
 # containers first. sasl_user measures SHA512-CRYPT at 5,000 rounds: at the
-# module's 100,000 its 10,000-user runs alone take 1.5 h (bench/README.md).
+# module's 100,000 its 10,000-user runs alone take over an hour.
 bench: bootstrap
 	@mkdir -p .cache/bench; rm -f $(foreach r,$(BENCH_RESULTS),.cache/bench/$(r).json); status=0; \
 	step() { "$$@"; s=$$?; [ $$s -lt 128 ] || exit $$s; [ $$s -eq 0 ] || status=1; }; \
