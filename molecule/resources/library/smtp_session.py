@@ -189,7 +189,7 @@ results:
     message_id:
       description:
         - The Message-ID of the check's message (C(<authsmtp-ID-TOKEN@domain>)), for counting where it lands.
-        - Only for checks that send C(MAIL); the smuggling step's raw message carries none.
+        - Only for checks that send C(MAIL); the smuggling step's outer message carries it too.
       type: str
     features:
       description: The EHLO keywords offered in reply to the last C(ehlo) step, sorted.
@@ -495,7 +495,8 @@ class Session:
             return reply["code"], reply_text(reply["text"])
         check, token, sender = self.check, self.token, sender_of(self.check)
         outer = (
-            f"From: <{sender}>\r\nSubject: {subject_of(check, token)}\r\n\r\n"
+            f"From: <{sender}>\r\nSubject: {subject_of(check, token)}\r\n"
+            f"Message-ID: {message_id_of(check, token)}\r\n\r\n"
             "The next lines try to end this message early and start another."
         )
         inner = (

@@ -15,10 +15,12 @@ SERVICES = ["postfix", "dovecot"]
 
 @pytest.mark.parametrize("package", ["postfix", "dovecot-core", "ca-certificates"])
 def test_packages_are_installed(host, package):
+    """package installed"""
     assert host.package(package).is_installed
 
 
 def test_fail2ban_is_installed_when_enabled(host, deployed):
+    """fail2ban, nftables and python3-systemd installed"""
     if not deployed["fail2ban"]:
         pytest.skip("fail2ban is switched off on this host")
     for package in ("fail2ban", "nftables", "python3-systemd"):
@@ -27,6 +29,7 @@ def test_fail2ban_is_installed_when_enabled(host, deployed):
 
 @pytest.mark.parametrize("name", [*SERVICES, "fail2ban"])
 def test_services_are_enabled_and_running(host, deployed, name):
+    """service enabled and running"""
     if name == "fail2ban" and not deployed["fail2ban"]:
         pytest.skip("fail2ban is switched off on this host")
     service = host.service(name)
@@ -34,6 +37,7 @@ def test_services_are_enabled_and_running(host, deployed, name):
 
 
 def test_only_smtp_listens_beyond_loopback(host, deployed):
+    """only 25, 465 and 587 listen beyond loopback"""
     ports = set()
     for url in host.socket.get_listening_sockets():
         if not url.startswith("tcp://"):
@@ -45,6 +49,7 @@ def test_only_smtp_listens_beyond_loopback(host, deployed):
 
 
 def test_keys_are_root_only(host, deployed):
+    """served keys root:root 0600"""
     for kind in deployed["tls_types"]:
         for path in (f"{deployed['tls_dir']}/{kind}.pem", f"{deployed['tls_dir']}/{kind}/10-key.pem"):
             f = host.file(path)
@@ -52,6 +57,7 @@ def test_keys_are_root_only(host, deployed):
 
 
 def test_password_file_is_readable_by_dovecot_only(host, deployed):
+    """password file root:dovecot 0640"""
     f = host.file(deployed["passwd_file"])
     assert (f.user, f.group, f.mode) == ("root", "dovecot", 0o640)
 
@@ -67,16 +73,19 @@ def test_password_file_is_readable_by_dovecot_only(host, deployed):
     ],
 )
 def test_configuration_is_root_owned_and_not_writable_by_others(host, path):
+    """config root:root 0644"""
     f = host.file(path)
     assert (f.user, f.group, f.mode) == ("root", "root", 0o644)
 
 
 def test_the_auth_socket_belongs_to_postfix(host):
+    """auth socket postfix:postfix 0660"""
     f = host.file("/var/spool/postfix/private/auth")
     assert f.is_socket and (f.user, f.group, f.mode) == ("postfix", "postfix", 0o660)
 
 
 def test_staging_is_private(host):
+    """staging directories root, 0700"""
     for name in ("postfix", "dovecot"):
         f = host.file(f"/var/lib/authsmtp/staging/{name}")
         if f.exists:
@@ -84,12 +93,13 @@ def test_staging_is_private(host):
 
 
 def test_nothing_is_left_from_release_0_1_0(host):
+    """no staging directory of release 0.1.0 left"""
     assert not host.file("/var/lib/authsmtp/staging/fail2ban-jail").exists
 
 
 @pytest.mark.parametrize("program", ["postfix", "dovecot", "doveconf"])
 def test_journal_has_no_errors(host, deployed, program):
-    """no error, fatal or panic line from Postfix or Dovecot since boot
+    """no error, fatal or panic in the journal from
 
     On a host that an earlier release converged, from the moment this code took over. Only the daemons' own
     messages count: systemd's "Failed to start" when Debian's installer starts an

@@ -332,6 +332,8 @@ def test_smuggling_refused_by_the_server(capsys, serve):
     assert session["smuggled_replies"] == []
     (message,) = server.handler.messages
     assert "RCPT TO:<carol@example.test>" in message.get_payload()
+    # Counted where it lands by its Message-ID, like every other message.
+    assert message["Message-ID"] == session["message_id"] == f"<authsmtp-{session['id']}-{TOKEN}@elsewhere.test>"
 
 
 def test_smuggling_a_server_falls_for(capsys, raw_server):
