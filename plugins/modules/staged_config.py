@@ -54,8 +54,9 @@ options:
     suboptions:
       path:
         description:
-          - Path of the file relative to O(root), for example V(main.cf) or V(jail.d/local.conf). Its directory
-            must exist below O(root).
+          - Path of the file relative to O(root), for example V(main.cf) or V(jail.d/local.conf). Missing
+            directories below O(root) are created (root, mode 0755) when the file goes live; O(root) itself must
+            exist (it comes with the daemon's package).
         type: str
         required: true
       content:
@@ -111,6 +112,14 @@ options:
       - A sentence added to the failure message of a check, saying which inputs to look at.
     type: str
     default: ""
+  obsolete:
+    description:
+      - Absolute paths of files or directories that an earlier version of this configuration used and this one
+        does not, such as a staging directory an older release kept. Each one there is removed, after the files
+        went live, and reported as a change.
+    type: list
+    elements: path
+    default: []
 notes:
   - Each file goes live in one rename, so no daemon ever reads half a file; a set of several files goes live one
     file after another, after all of them passed the checks. Reload the daemon from a handler, after the task.
@@ -154,6 +163,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+removed:
+  description: The O(obsolete) paths that were (in check mode, would be) removed.
+  returned: always
+  type: list
+  elements: str
+  sample: [/var/lib/authsmtp/staging/fail2ban-jail]
 changed_files:
   description: Live paths whose content or attributes were (in check mode, would be) changed.
   returned: always
@@ -208,6 +223,7 @@ def argument_spec():
         check_stderr=dict(type="str", default="fail", choices=["fail", "ignore"]),
         stage_copy_of_root=dict(type="bool", default=False),
         hint=dict(type="str", default=""),
+        obsolete=dict(type="list", elements="path", default=[]),
     )
 
 
@@ -270,6 +286,9 @@ def validate(params):
     for index, command in enumerate(params["check"]):
         if not command.strip():
             problems.append(f"check[{index}] is empty")
+    for index, path in enumerate(params["obsolete"]):
+        if not os.path.isabs(path) or os.path.normpath(path) in ("/", root):
+            problems.append(f"obsolete[{index}] {path!r} must be an absolute path of one file or directory")
     return problems
 
 
@@ -365,6 +384,31 @@ def run_checks(module):
     return complaints
 
 
+def make_directories(module, root, rel):
+    """Create the missing directories of ``rel`` below ``root``, root-owned and 0755."""
+    path = root
+    for part in [p for p in rel.split(os.sep) if p]:
+        path = os.path.join(path, part)
+        if not os.path.isdir(path):
+            try:
+                os.mkdir(path, 0o755)
+                os.chmod(path, 0o755)  # noqa: S103 - a configuration directory, readable by the daemons
+            except OSError as exc:
+                module.fail_json(msg=f"cannot create the directory {path}: {exc}")
+
+
+def remove(module, paths):
+    """Remove files or whole directories that the configuration no longer uses."""
+    for path in paths:
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot remove {path} (obsolete): {exc}")
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
@@ -373,9 +417,9 @@ def main():
         module.fail_json(msg="; ".join(problems))
 
     files = [Wanted(params, item) for item in params["files"]]
+    if not os.path.isdir(params["root"]):
+        module.fail_json(msg=f"root {params['root']} does not exist: install the daemon first")
     for wanted in files:
-        if not os.path.isdir(os.path.dirname(wanted.path)):
-            module.fail_json(msg=f"the directory of {wanted.path} does not exist: install the daemon first")
         wanted.read_live(module)
     changes = [wanted for wanted in files if wanted.content_differs or wanted.attributes_differ]
 
@@ -393,9 +437,18 @@ def main():
                     changed=False, changed_files=[], checked=True,
                 )
         for wanted in changes:
+            make_directories(module, params["root"], os.path.dirname(wanted.rel))
             write_atomically(module, wanted.path, wanted.data, wanted.file_args)
+    result["removed"] = [path for path in params["obsolete"] if os.path.lexists(path)]
+    if result["removed"]:
+        result["changed"] = True
+        if not module.check_mode:
+            remove(module, result["removed"])
     if module._diff:
-        result["diff"] = [entry for wanted in changes for entry in wanted.diffs()]
+        result["diff"] = [entry for wanted in changes for entry in wanted.diffs()] + [
+            dict(before_header=path, after_header=path, before=f"{path} exists\n", after="")
+            for path in result["removed"]
+        ]
     module.exit_json(**result)
 
 

@@ -144,6 +144,18 @@ def test_staging_inside_root_is_refused(capsys, args, root):
     assert code == 1 and "is inside root" in result["msg"]
 
 
-def test_a_missing_directory_says_what_to_do(capsys, args, root):
-    code, result = run(capsys, dict(args, files=[dict(path="nodir/file", content="")]))
+def test_a_missing_root_says_what_to_do(capsys, args, tmp_path):
+    code, result = run(capsys, dict(args, root=str(tmp_path / "no-daemon")))
     assert code == 1 and "install the daemon first" in result["msg"]
+
+
+def test_missing_directories_below_root_are_created(capsys, args, root):
+    nested = dict(args, files=[dict(path="maps/site/table", content="a b\n")], check=[])
+    code, result = run(capsys, nested, check_mode=True)
+    assert result["changed"] and not (root / "maps").exists()
+    code, result = run(capsys, nested)
+    assert result["changed"], result
+    assert (root / "maps" / "site" / "table").read_text() == "a b\n"
+    assert mode_of(root / "maps") == 0o755 and mode_of(root / "maps" / "site") == 0o755
+    code, result = run(capsys, nested)
+    assert not result["changed"]
