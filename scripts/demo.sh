@@ -34,7 +34,7 @@ step "verifying: SMTP sessions, TLS, client files, host state" molecule verify -
 
 if [ -f "$AUTHSMTP_REPORT" ]; then
     echo
-    echo "What the servers answered to the untrusted client and intruder containers:"
+    echo "What the servers answered to the untrusted client container, and what their hosts hold:"
     echo
     cat "$AUTHSMTP_REPORT"
 fi

@@ -40,7 +40,7 @@ def _row(report, item):
     params = dict(item.callspec.params)
     host = params.pop("_testinfra_host").backend.name
     what = (item.function.__doc__ or item.originalname.removeprefix("test_").replace("_", " ")).strip().splitlines()[0]
-    check = f"testinfra: {what}" + (f": {', '.join(map(str, params.values()))}" if params else "")
+    check = f"host: {what}" + (f": {', '.join(map(str, params.values()))}" if params else "")
     row = dict(host=host, check=check, expected="holds", got="holds", status="PASS")
     if report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)

@@ -15,7 +15,7 @@ SERVICES = ["postfix", "dovecot"]
 
 @pytest.mark.parametrize("package", ["postfix", "dovecot-core", "ca-certificates"])
 def test_packages_are_installed(host, package):
-    """package installed"""
+    """installed"""
     assert host.package(package).is_installed
 
 
@@ -29,7 +29,7 @@ def test_fail2ban_is_installed_when_enabled(host, deployed):
 
 @pytest.mark.parametrize("name", [*SERVICES, "fail2ban"])
 def test_services_are_enabled_and_running(host, deployed, name):
-    """service enabled and running"""
+    """enabled and running"""
     if name == "fail2ban" and not deployed["fail2ban"]:
         pytest.skip("fail2ban is switched off on this host")
     service = host.service(name)
@@ -73,7 +73,7 @@ def test_password_file_is_readable_by_dovecot_only(host, deployed):
     ],
 )
 def test_configuration_is_root_owned_and_not_writable_by_others(host, path):
-    """config root:root 0644"""
+    """root:root 0644"""
     f = host.file(path)
     assert (f.user, f.group, f.mode) == ("root", "root", 0o644)
 
@@ -99,7 +99,7 @@ def test_nothing_is_left_from_release_0_1_0(host):
 
 @pytest.mark.parametrize("program", ["postfix", "dovecot", "doveconf"])
 def test_journal_has_no_errors(host, deployed, program):
-    """no error, fatal or panic in the journal from
+    """journal without errors from
 
     On a host that an earlier release converged, from the moment this code took over. Only the daemons' own
     messages count: systemd's "Failed to start" when Debian's installer starts an
