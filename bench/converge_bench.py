@@ -57,7 +57,7 @@ BENCH_VARS = {
     ],
 }
 
-_RECAP_HOST = re.compile(r"^\S+\s+:\s+((?:[a-z]+=\d+\s*)+)$")
+_RECAP_HOST = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:[a-z]+=\d+\s*)+)$")
 # profile_tasks: "<task name> ------- 12.34s" (no dashes when the name is long)
 _PROFILE_TASK = re.compile(r"^(?P<name>.*?) -* ?(?P<seconds>\d+\.\d{2})s$")
 
@@ -65,20 +65,28 @@ _PROFILE_TASK = re.compile(r"^(?P<name>.*?) -* ?(?P<seconds>\d+\.\d{2})s$")
 # --- reading ansible-playbook output -------------------------------------------
 
 
-def parse_recap(text):
-    """Counts of the last PLAY RECAP summed over hosts; tasks = ok + failed + unreachable + skipped."""
+def parse_recap(text, per_host=False):
+    """Counts of the last PLAY RECAP summed over hosts, or {host: counts} per_host; tasks = ok + failed +
+    unreachable + skipped."""
     lines = text.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("PLAY RECAP")]
     if not starts:
         raise BenchError("no PLAY RECAP in the output")
-    counts = dict.fromkeys(("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored"), 0)
+    keys = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+    hosts = {}
     for line in lines[starts[-1] + 1 :]:
         match = _RECAP_HOST.match(line.strip())
         if match:
-            for key, value in re.findall(r"([a-z]+)=(\d+)", match[1]):
-                counts[key] = counts.get(key, 0) + int(value)
-    counts["tasks"] = counts["ok"] + counts["failed"] + counts["unreachable"] + counts["skipped"]
-    return counts
+            counts = hosts[match["host"]] = dict.fromkeys(keys, 0)
+            counts.update((key, int(value)) for key, value in re.findall(r"([a-z]+)=(\d+)", match["counts"]))
+            counts["tasks"] = counts["ok"] + counts["failed"] + counts["unreachable"] + counts["skipped"]
+    if per_host:
+        return hosts
+    total = dict.fromkeys((*keys, "tasks"), 0)
+    for counts in hosts.values():
+        for key, value in counts.items():
+            total[key] = total.get(key, 0) + value
+    return total
 
 
 def parse_profile_tasks(text):
@@ -185,18 +193,21 @@ def evaluate_checks(runs, syntax):
 # --- running -----------------------------------------------------------------
 
 
-def inventory(path, address, key_file, collections):
-    """The inventory of both collections: root over SSH, the same test data."""
+def inventory(path, hosts, key_file, collections):
+    """The inventory of both collections: root over SSH, the same test data; hosts is the address of the one
+    host "bench", or {name: host vars} (fleet_bench.py)."""
     host_vars = {"ansible_user": "root", "ansible_ssh_private_key_file": key_file, "ansible_ssh_common_args":
                  SSH_OPTIONS, "ansible_python_interpreter": "/usr/bin/python3", **benchlib.become_off(collections),
                  **BENCH_VARS}
+    hosts = {"bench": {"ansible_host": hosts}} if isinstance(hosts, str) else hosts
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"smtp_servers": {"hosts": {"bench": {"ansible_host": address}}, "vars": host_vars}}, f)
+        json.dump({"smtp_servers": {"hosts": hosts, "vars": host_vars}}, f)
     return path
 
 
 class Converger:
-    """ansible-playbook runs of both collections, with one key, one work directory, one log directory."""
+    """ansible-playbook runs of the collections ({name: collections path}), with one key, one work directory,
+    one log directory."""
 
     def __init__(self, workdir, log_dir, collections, timeout):
         self.workdir, self.log_dir, self.collections, self.timeout = workdir, log_dir, collections, timeout
@@ -204,8 +215,9 @@ class Converger:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.key],  # noqa: S603, S607
                        check=True, capture_output=True)
 
-    def playbook(self, revision, address, name, *extra):
-        inv = inventory(os.path.join(self.workdir, f"inventory-{revision}.json"), address, self.key,
+    def playbook(self, revision, hosts, name, *extra):
+        """site.yml of one collection on hosts (see inventory); (rc, wall seconds, output, log path)."""
+        inv = inventory(os.path.join(self.workdir, f"inventory-{revision}.json"), hosts, self.key,
                         self.collections[revision])
         control = tempfile.mkdtemp(prefix="cp-", dir=self.workdir)
         cfg = benchlib.ansible_cfg(self.workdir, control)
@@ -222,9 +234,9 @@ class Converger:
     def syntax_check(self):
         return {rev: self.playbook(rev, "192.0.2.10", f"syntax-{rev}", "--syntax-check")[0] for rev in REVISIONS}
 
-    def fresh_host(self, podman):
+    def fresh_host(self, podman, name="host", hostname=HOSTNAME):
         """A new container as a bare host: sshd with our key, apt lists as stale as in the image."""
-        name = podman.create("host", HOSTNAME, caps=("NET_ADMIN",))
+        name = podman.create(name, hostname, caps=("NET_ADMIN",))
         with open(self.key + ".pub", encoding="utf-8") as f:
             podman.sh(name, "set -e; apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
                       "--no-install-recommends openssh-server >/dev/null; install -d -m 700 /root/.ssh; "

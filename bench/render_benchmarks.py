@@ -128,6 +128,11 @@ def sasl_user(result):
     return parts
 
 
+def timed(entry):
+    """Median, then each repetition's seconds in brackets."""
+    return f"{secs(entry['median_s'])} ({times(entry['seconds'])})" if entry["seconds"] else None
+
+
 def converge(result):
     method, summary = result["method"], result["summary"]
     guest = method.get("guest") or {}
@@ -140,10 +145,6 @@ def converge(result):
         "- Inventory: " + ", ".join(f"`{k}`" for k in method["inventory_vars"]) + " (self-signed TLS, "
         f"{len(method['inventory_vars']['authsmtp_users'])} users).",
     ])] + targets(result)
-
-    def timed(entry):
-        return f"{secs(entry['median_s'])} ({times(entry['seconds'])})" if entry["seconds"] else None
-
     rows = [(LABELS[rev], timed(summary[rev]["cold"]), timed(summary[rev]["rerun"]),
              ratio(summary[rev]["rerun_to_cold"]["median"]),
              " / ".join(cell(summary[rev][k]["counts"]["tasks"]) for k in ("cold", "rerun")),
@@ -167,6 +168,29 @@ def converge(result):
                 for i, t in enumerate(summary["after"][kind]["slowest_tasks"], 1)]
         parts += [f"### Slowest tasks, after, {LABELS[kind]} (profile_tasks)",
                   table(["#", "Task", "Median", "Each repetition"], rows, "rlrr")]
+    return parts
+
+
+def fleet(result):
+    method, summary = result["method"], result["summary"]
+    guest, base = method.get("guest") or {}, summary[0]["size"]
+    parts = ["\n".join([
+        f"- `playbooks/site.yml` of the working tree on {'/'.join(map(str, method['sizes']))} fresh "
+        f"`{method['image']}` containers (Debian {guest.get('debian', '?')}), all in `smtp_servers`, reached over "
+        f"{method['connection']}. Repetitions: {method['repeat']}, every size in each on its own containers, "
+        "alternating the order. Medians; each repetition in brackets.",
+        "- **Cold**: every server new, all in one batch (`-e authsmtp_rollout_serial=N`); **re-run**: the same "
+        "again (nothing may change); **rollout**: `-e authsmtp_rollout_serial=1 -e authsmtp_tls_force_renew=true`, "
+        "one server after the other, each renewing its certificate.",
+        "- Inventory: " + ", ".join(f"`{k}`" for k in method["inventory_vars"]) + " (one `authsmtp_hostname` per "
+        f"server, self-signed TLS, {len(method['inventory_vars']['authsmtp_users'])} users).",
+    ])] + targets(result)
+    rows = [(r["size"], timed(r["cold"]), timed(r["rerun"]), timed(r["rollout"]), timed(r["rollout_per_host"]),
+             *(ratio(r[c]["to_smallest"]["median"]) for c in ("cold", "rerun", "rollout_per_host")))
+            for r in summary]
+    parts += ["### Wall time by number of servers",
+              table(["Servers", "Cold", "Re-run", "Rollout, serial 1", "Rollout per server", f"Cold ÷ {base}",
+                     f"Re-run ÷ {base}", f"Per server ÷ {base}"], rows, "rrrrrrrr")]
     return parts
 
 
@@ -203,7 +227,7 @@ def smtp_throughput(result):
     return parts
 
 
-SECTIONS = {"sasl_user": sasl_user, "converge": converge, "smtp_throughput": smtp_throughput}
+SECTIONS = {"sasl_user": sasl_user, "converge": converge, "fleet": fleet, "smtp_throughput": smtp_throughput}
 
 
 def render(results):

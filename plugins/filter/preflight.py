@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
@@ -27,6 +28,9 @@ except ImportError:  # pragma: no cover - only when loaded outside the collectio
 
 # Variables the roles set for each other as facts, not user inputs.
 _FACTS = {"authsmtp_tls_chain_files", "authsmtp_tls_changed"}
+# The key that marks a satellite's account among authsmtp_users (the modules
+# and templates never see it: they keep the keys they know).
+_SATELLITE = "_satellite"
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
 
 
@@ -99,23 +103,30 @@ def authsmtp_user_problems(users, domains=None, allow_foreign_send_as=False, sch
         return ["authsmtp_users must be a list of users ({name: ..., password: ...})"]
     problems = []
     cleaned = []
+    labels = []  # where each entry of `cleaned` is declared
     for index, user in enumerate(users):
+        # A satellite's account (authsmtp_relay_accounts) is named by where it
+        # is declared: the satellite's own authsmtp_relay_account.
+        where = f"authsmtp_users[{index}]"
+        if isinstance(user, dict) and _SATELLITE in user:
+            where = f"authsmtp_relay_account of {user[_SATELLITE]}"
         if not isinstance(user, dict):
-            problems.append(f"authsmtp_users[{index}] must be a dict with at least name and password")
+            problems.append(f"{where} must be a dict with at least name and password")
             continue
-        unknown = sorted(set(user) - {"name", "password", "password_hash", "scheme", "state", "send_as"})
+        unknown = sorted(set(user) - {"name", "password", "password_hash", "scheme", "state", "send_as", _SATELLITE})
         if unknown:
             problems.append(
-                f"authsmtp_users[{index}] has unknown key(s) {', '.join(unknown)}; "
+                f"{where} has unknown key(s) {', '.join(unknown)}; "
                 "allowed: name, password, password_hash, scheme, send_as, state"
             )
-        cleaned.append({k: v for k, v in user.items() if k != "send_as"})
+        cleaned.append({k: v for k, v in user.items() if k not in ("send_as", _SATELLITE)})
+        labels.append(where)
         send_as = user.get("send_as", [])
         if not isinstance(send_as, list):
-            problems.append(f"authsmtp_users[{index}].send_as must be a list of addresses")
+            problems.append(f"{where}.send_as must be a list of addresses")
             continue
         for position, address in enumerate(send_as):
-            label = f"authsmtp_users[{index}].send_as[{position}]"
+            label = f"{where}.send_as[{position}]"
             try:
                 address = normalize_login(address, label)
             except PasswdFileError as err:
@@ -130,8 +141,27 @@ def authsmtp_user_problems(users, domains=None, allow_foreign_send_as=False, sch
     try:
         validate_users(cleaned, scheme)
     except PasswdFileError as err:
-        problems.append(re.sub(r"^users\[", "authsmtp_users[", str(err)))
+        problems.append(re.sub(r"\busers\[(\d+)\]", lambda m: labels[int(m.group(1))], str(err)))
     return problems
+
+
+def authsmtp_relay_accounts(hosts, hostvars):
+    """The accounts of the satellites `hosts` (the hosts of the group
+    authsmtp_satellites_group), each declared once in its satellite's own
+    authsmtp_relay_account, for the servers to add to authsmtp_users. Each
+    carries the satellite's name under a private key, so that a problem
+    with it names where it is declared."""
+    accounts = []
+    for host in hosts or []:
+        account = hostvars[host].get("authsmtp_relay_account")
+        if not isinstance(account, Mapping) or not account.get("name"):
+            raise AnsibleFilterError(
+                f"{host} is a satellite but has no authsmtp_relay_account: declare its account in its own "
+                "inventory ({name: app1@example.org, password: ..., send_as: [...]}) or take it out of the "
+                "satellites' group"
+            )
+        accounts.append({**dict(account), _SATELLITE: host})
+    return accounts
 
 
 def authsmtp_network_problems(networks, allow_open_relay=False, variable="authsmtp_mynetworks"):
@@ -167,4 +197,5 @@ class FilterModule:
             "authsmtp_domain_problems": authsmtp_domain_problems,
             "authsmtp_user_problems": authsmtp_user_problems,
             "authsmtp_network_problems": authsmtp_network_problems,
+            "authsmtp_relay_accounts": authsmtp_relay_accounts,
         }

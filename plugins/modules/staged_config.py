@@ -73,6 +73,13 @@ options:
       mode:
         description: Mode of the file, a quoted octal string such as V('0644'); defaults to O(mode).
         type: raw
+      secret:
+        description:
+          - The content is a secret (a password map): it never appears in the result or the diff, which says
+            only that the secret content changed. Ansible's own masking (C(no_log) values) hides it, and every
+            line of it, anywhere else in the result. Give such a file a tight O(files[].mode).
+        type: bool
+        default: false
   owner:
     description: Owner of every file that does not name its own.
     type: str
@@ -198,6 +205,12 @@ from ansible_collections.mailops.authsmtp.plugins.module_utils.files import (  #
 )
 
 STAGING_PLACEHOLDER = "{staging}"
+# What a diff shows of a secret file's content.
+SECRET_BEFORE = "(secret content)\n"  # noqa: S105 - a placeholder shown instead of one
+SECRET_AFTER = "(secret content, changed)\n"  # noqa: S105 - likewise
+# Lines of a secret shorter than this are not masked on their own (they
+# would mask common words); the whole content always is.
+SECRET_LINE_MIN = 8
 
 
 def argument_spec():
@@ -214,6 +227,7 @@ def argument_spec():
                 owner=dict(type="str"),
                 group=dict(type="str"),
                 mode=dict(type="raw"),
+                secret=dict(type="bool", default=False),
             ),
         ),
         owner=dict(type="str", default="root"),
@@ -305,6 +319,7 @@ class Wanted:
         self.mode = parse_mode(item["mode"] if item["mode"] is not None else params["mode"])
         self.uid = resolve_id(self.owner, pwd.getpwnam, "pw_uid")
         self.gid = resolve_id(self.group, grp.getgrnam, "gr_gid")
+        self.secret = item["secret"]
         self.live = None
         self.live_attributes = None
 
@@ -331,7 +346,10 @@ class Wanted:
     def diffs(self):
         """The diff entries for this file: its content and its attributes, each when it changes."""
         out = []
-        if self.content_differs:
+        if self.content_differs and self.secret:
+            out.append(dict(before_header=self.path, after_header=self.path,
+                            before="" if self.live is None else SECRET_BEFORE, after=SECRET_AFTER))
+        elif self.content_differs:
             out.append(dict(before_header=self.path, after_header=self.path,
                             before=to_text(self.live or b"", errors="surrogate_or_strict"), after=self.content))
         if self.attributes_differ:
@@ -416,6 +434,13 @@ def main():
     if problems:
         module.fail_json(msg="; ".join(problems))
 
+    # Ansible's own no_log masking, for what only this module knows is secret.
+    for item in params["files"]:
+        if item["secret"]:
+            module.no_log_values.add(item["content"])
+            module.no_log_values.update(
+                line for line in item["content"].splitlines() if len(line.strip()) >= SECRET_LINE_MIN
+            )
     files = [Wanted(params, item) for item in params["files"]]
     if not os.path.isdir(params["root"]):
         module.fail_json(msg=f"root {params['root']} does not exist: install the daemon first")

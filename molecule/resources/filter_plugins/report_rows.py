@@ -805,6 +805,34 @@ def check_certs_rows(ok_run, threshold, stale, servers):
     ]
 
 
+def exactly_once_rows(accepted, delivered, host, what, refused=0):
+    """Rows for mail counted by Message-ID where it landed: every message
+    that got a 250 (`accepted`, its Message-IDs) was delivered exactly once
+    (`delivered`, every Message-ID found, one entry per copy); `refused` is
+    how many got a 4xx or a connection error instead (reported: a client
+    keeps and retries those). A message delivered without an accepted 250
+    (its reply was lost with the connection) is reported, not failed."""
+    accepted = [str(i) for i in _list(accepted, "accepted")]
+    delivered = [str(i) for i in _list(delivered, "delivered")]
+    copies = {}
+    for message_id in delivered:
+        copies[message_id] = copies.get(message_id, 0) + 1
+    lost = [i for i in _unique(accepted) if copies.get(i, 0) == 0]
+    duplicated = sorted(i for i, n in copies.items() if n > 1)
+    unasked = sorted(set(copies) - set(accepted))
+    got = (
+        f"{len(accepted)} accepted, {len(accepted) - len(lost)} delivered, {len(lost)} lost, "
+        f"{len(duplicated)} duplicated; {_int(refused)} got 4xx or a connection error"
+        + (f", {len(unasked)} of those delivered anyway" if unasked else "")
+    )
+    if lost:
+        got += f"; lost: {', '.join(lost[:3])}"
+    if duplicated:
+        got += f"; duplicated: {', '.join(duplicated[:3])}"
+    ok = bool(accepted) and not lost and not duplicated and len(set(accepted)) == len(accepted)
+    return [_row(host, f"{what}: every message with a 250 delivered exactly once", "0 lost, 0 duplicated", got, ok)]
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -826,4 +854,5 @@ class FilterModule:
             "renewal_rows": renewal_rows,
             "strict_rows": strict_rows,
             "check_certs_rows": check_certs_rows,
+            "exactly_once_rows": exactly_once_rows,
         }

@@ -226,7 +226,8 @@ token:
 targets:
   description:
     - "Per target of O(targets), in their order, C(host), C(port), C(sent) (messages tried),
-      C(accepted) (250 after the end of data) and C(failures) (C(#N: reason) for each message that was not)."
+      C(accepted) (250 after the end of data), C(accepted_ids) (the Message-ID of each of those, where the scenarios
+      count them) and C(failures) (C(#N: reason) for each message that was not)."
   returned: mode is load
   type: list
   elements: dict
@@ -654,8 +655,13 @@ def validate_targets(targets):
     return problems
 
 
+def load_message_id(params, target, serial):
+    return f"<load-{params['token']}-{target['host']}-{target['port']}-{serial}@client.test>"
+
+
 def load_message(params, target, serial):
     msg = EmailMessage()
+    msg["Message-ID"] = load_message_id(params, target, serial)
     msg["From"] = params["user"]
     msg["To"] = params["user"]
     msg["Subject"] = f"load {params['token']} {target['host']}:{target['port']} #{serial}"
@@ -689,18 +695,20 @@ def send_one(params, target, serial):
 
 
 def run_target(params, target, deadline):
-    accepted, failures, serial = 0, [], 0
+    accepted, accepted_ids, failures, serial = 0, [], [], 0
     while time.monotonic() < deadline and not os.path.exists(params["stop_file"]):
         serial += 1
         try:
             send_one(params, target, serial)
             accepted += 1
+            accepted_ids.append(load_message_id(params, target, serial))
         except ProbeError as exc:
             failures.append(f"#{serial}: {exc.msg}")
         except (SessionError, OSError) as exc:
             failures.append(f"#{serial}: {exc}")
         time.sleep(params["interval"])
-    return {"host": target["host"], "port": target["port"], "sent": serial, "accepted": accepted, "failures": failures}
+    return {"host": target["host"], "port": target["port"], "sent": serial, "accepted": accepted,
+            "accepted_ids": accepted_ids, "failures": failures}
 
 
 def run_load(params):

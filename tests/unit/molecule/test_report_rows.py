@@ -51,7 +51,7 @@ def test_every_filter_is_offered():
             "session_rows", "negative_verify_row", "delivery_rows", "smuggling_rows", "sink_rows", "cert_rows",
             "secret_row", "bad_input_row", "key_type_rows", "drift_rows", "ban_rows", "unban_rows",
             "client_config_rows", "tls_scan_rows", "handshake_rows", "renewal_rows", "strict_rows",
-            "check_certs_rows",
+            "check_certs_rows", "exactly_once_rows",
         ]
     )  # fmt: skip
     assert all(callable(f) for f in filters.values())
@@ -923,3 +923,18 @@ def test_check_certs_rows_of_a_monitor_that_misses_problems():
         ("rc 0, 0 hosts", "FAIL"),
         ("rc 0", "FAIL"),
     ]
+
+
+def test_exactly_once_passes_only_when_nothing_is_lost_or_duplicated():
+    ok = report_rows.exactly_once_rows(["<a>", "<b>"], ["<b>", "<a>"], "fleet", "load", refused=2)
+    assert ok[0]["status"] == "PASS"
+    assert "2 accepted, 2 delivered, 0 lost, 0 duplicated; 2 got 4xx" in ok[0]["got"]
+    lost = report_rows.exactly_once_rows(["<a>", "<b>"], ["<a>"], "fleet", "load")[0]
+    assert lost["status"] == "FAIL" and "lost: <b>" in lost["got"]
+    twice = report_rows.exactly_once_rows(["<a>"], ["<a>", "<a>"], "fleet", "load")[0]
+    assert twice["status"] == "FAIL" and "duplicated: <a>" in twice["got"]
+    # Nothing accepted proves nothing.
+    assert report_rows.exactly_once_rows([], [], "fleet", "load")[0]["status"] == "FAIL"
+    # Delivered although its 250 was lost with the connection: reported, not failed.
+    extra = report_rows.exactly_once_rows(["<a>"], ["<a>", "<c>"], "fleet", "load", refused=1)[0]
+    assert extra["status"] == "PASS" and "1 of those delivered anyway" in extra["got"]

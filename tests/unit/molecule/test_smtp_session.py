@@ -422,9 +422,13 @@ def test_load_counts_until_the_stop_file(capsys, serve, pki, tmp_path):
     assert rc == 0 and result["changed"] is True
     assert result["token"] == "renewal-1"
     first, second = result["targets"]
-    assert first == {"host": "localhost", "port": counted.port, "sent": 5, "accepted": 5, "failures": []}
+    ids = [f"<load-renewal-1-localhost-{counted.port}-{n}@client.test>" for n in range(1, 6)]
+    assert first == {"host": "localhost", "port": counted.port, "sent": 5, "accepted": 5, "accepted_ids": ids,
+                     "failures": []}
     assert second["failures"] == [] and second["sent"] == second["accepted"] == len(other.handler.messages) >= 1
     for target, server in ((first, counted), (second, other)):
+        # Each accepted message is named by the Message-ID it carries.
+        assert [m["Message-ID"] for m in server.handler.messages] == target["accepted_ids"]
         for serial, message in enumerate(server.handler.messages, 1):
             assert message["X-Authsmtp-Load"] == "renewal-1"
             assert message["Subject"] == f"load renewal-1 localhost:{target['port']} #{serial}"

@@ -114,3 +114,35 @@ def test_problems_never_contain_the_secret():
     users = [{"name": "a@example.org", "password": "hunter2-secret", "password_hash": "{SHA512-CRYPT}$6$zz"}]
     problems = preflight.authsmtp_user_problems(users, ["example.org"])
     assert problems and not any("hunter2" in p or "$6$zz" in p for p in problems)
+
+
+class _HostVars(dict):
+    """hostvars as a filter sees it: host -> that host's variables."""
+
+
+def test_satellite_accounts_are_read_from_each_satellite():
+    hostvars = _HostVars(
+        app1={"authsmtp_relay_account": {"name": "app1@example.org", "password": "x", "send_as": ["n@example.org"]}},
+        app2={"authsmtp_relay_account": {"name": "app2@example.org", "password": "y"}},
+    )
+    accounts = preflight.authsmtp_relay_accounts(["app1", "app2"], hostvars)
+    assert [a["name"] for a in accounts] == ["app1@example.org", "app2@example.org"]
+    assert accounts[0]["_satellite"] == "app1"
+    assert preflight.authsmtp_relay_accounts([], hostvars) == []
+
+
+def test_a_satellite_without_an_account_is_named():
+    with pytest.raises(preflight.AnsibleFilterError, match="app3 is a satellite but has no authsmtp_relay_account"):
+        preflight.authsmtp_relay_accounts(["app3"], _HostVars(app3={}))
+
+
+def test_a_problem_with_a_satellite_account_names_the_satellite():
+    users = [
+        {"name": "alice@example.org", "password": "a"},
+        {"name": "alice@example.org", "password": "b", "_satellite": "app1"},
+        {"name": "app2@example.org", "password": "c", "send_as": ["x@other.example"], "_satellite": "app2"},
+    ]
+    problems = preflight.authsmtp_user_problems(users, ["example.org"])
+    assert any(p.startswith("authsmtp_relay_account of app2.send_as[0]: x@other.example") for p in problems), problems
+    assert any(p.startswith("authsmtp_relay_account of app1.name") and "also authsmtp_users[0]" in p
+               for p in problems), problems

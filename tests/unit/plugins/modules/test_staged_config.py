@@ -159,3 +159,25 @@ def test_missing_directories_below_root_are_created(capsys, args, root):
     assert mode_of(root / "maps") == 0o755 and mode_of(root / "maps" / "site") == 0o755
     code, result = run(capsys, nested)
     assert not result["changed"]
+
+
+def test_a_secret_file_never_shows_in_the_result_or_the_diff(capsys, args, root):
+    secret = "[mx1.example.test]:587 app1@example.test:Sat3llite-Secret\n"
+    args["files"].append(dict(path="sub/sasl_passwd", content=secret, mode="0600", secret=True))
+    for check_mode in (True, False):
+        code, result = run(capsys, args, check_mode=check_mode, diff=True)
+        assert code == 0 and result["changed"]
+        text = json.dumps(result)
+        assert "Sat3llite-Secret" not in text, "the secret leaked into the result"
+        (entry,) = [d for d in result["diff"] if d["after_header"].endswith("sasl_passwd")]
+        assert entry["after"] == staged_config.SECRET_AFTER
+    assert (root / "sub" / "sasl_passwd").read_text() == secret
+    assert mode_of(root / "sub" / "sasl_passwd") == 0o600
+    # A changed secret: the diff says so, and shows neither value.
+    args["files"][-1]["content"] = secret.replace("Secret", "Changed")
+    code, result = run(capsys, args, diff=True)
+    (entry,) = result["diff"]
+    assert (entry["before"], entry["after"]) == (staged_config.SECRET_BEFORE, staged_config.SECRET_AFTER)
+    assert "Sat3llite" not in json.dumps(result)
+    code, result = run(capsys, args, diff=True)
+    assert code == 0 and not result["changed"]

@@ -1,0 +1,72 @@
+"""What a satellite (the relay_client role) looks like from inside (scenario `fleet`)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from helpers import installed_daemons
+
+# The scenario's satellites (container names), from its verify.
+testinfra_hosts = [f"podman://{name}" for name in os.environ.get("AUTHSMTP_TEST_SATELLITES", "").split(",") if name]
+
+MAP_DIR = "/etc/postfix/authsmtp-relay"
+
+
+def test_only_postfix_is_installed(host):
+    """Postfix and no other daemon of the collection"""
+    assert installed_daemons(host) == {"postfix"}
+
+
+def test_postfix_is_enabled_and_running(host):
+    """Postfix enabled and running"""
+    service = host.service("postfix")
+    assert service.is_enabled and service.is_running
+
+
+def test_nothing_listens_beyond_loopback(host):
+    """nothing listens beyond loopback"""
+    outside = []
+    for url in host.socket.get_listening_sockets():
+        if not url.startswith("tcp"):
+            continue
+        address = url.split("://", 1)[1].rpartition(":")[0]
+        if not (address.startswith("127.") or address in ("::1", "[::1]")):
+            outside.append(url)
+    assert outside == []
+
+
+def test_postfix_passes_its_own_checks(host):
+    """`postfix check` and `postconf -n` say nothing"""
+    for command in ("postfix check", "postconf -n >/dev/null"):
+        result = host.run(command)
+        assert (result.rc, result.stderr.strip()) == (0, ""), command
+
+
+def test_the_login_is_root_only(host):
+    """the password map is root's alone (0600)"""
+    f = host.file(f"{MAP_DIR}/sasl_passwd")
+    assert (f.user, f.group, f.mode) == ("root", "root", 0o600)
+
+
+def test_hubs_are_verified(host):
+    """TLS to the hubs verified against the named CA, SASL on, a refused login defers"""
+    names = ["smtp_tls_security_level", "smtp_tls_CAfile", "smtp_sasl_auth_enable", "smtp_sasl_auth_soft_bounce"]
+    values = [host.check_output(f"postconf -h {name}") for name in names]
+    assert values == ["secure", f"{MAP_DIR}/hubs-ca.pem", "yes", "yes"]
+
+
+def test_the_queue_is_empty(host):
+    """the queue is empty"""
+    assert host.check_output("postqueue -j") == ""
+
+
+def test_journal_has_no_postfix_errors(host):
+    """no error from Postfix in the journal"""
+    out = host.check_output("journalctl --boot --no-pager --output=json --priority=err")
+    lines = [
+        f"{entry.get('SYSLOG_IDENTIFIER')}: {entry.get('MESSAGE')}"
+        for entry in map(json.loads, filter(None, out.splitlines()))
+        if str(entry.get("SYSLOG_IDENTIFIER", "")).startswith("postfix")
+    ]
+    assert lines == []
