@@ -284,6 +284,7 @@ class Podman:
         self.log = log
         self.env = {**os.environ, "CONTAINERS_CONF": os.environ.get("CONTAINERS_CONF", CONTAINERS_CONF)}
         self.containers = []
+        self.caches = {}  # container -> its copy of the apt archive cache
         self.lock = None
 
     def __enter__(self):
@@ -323,7 +324,11 @@ class Podman:
         return proc
 
     def create(self, name, hostname, caps=(), apt_cache=True, suite="bookworm"):
-        """A container as Molecule makes its platforms: systemd as PID 1, the shared apt archive cache."""
+        """A container as Molecule makes its platforms: systemd as PID 1, the shared apt archive cache.
+
+        Containers of one benchmark that run apt at the same time would wait for each other's lock on a
+        shared cache (and fail after apt's lock timeout), which no real fleet does: each gets its own copy,
+        hard links to the shared cache's files, removed with the container."""
         image = IMAGES[suite]
         if self.run("image", "exists", image, check=False).returncode != 0:
             raise BenchError(f"image {image} is missing: run make bootstrap first")
@@ -331,8 +336,13 @@ class Podman:
         args = ["run", "-d", "--name", full, "--hostname", hostname, "--network", NETWORK, "--network-alias", hostname]
         args += ["--systemd=always", *(f"--cap-add={cap}" for cap in caps)]
         if apt_cache:
-            cache = os.path.join(os.environ.get("AUTHSMTP_CACHE_DIR", "/var/cache/authsmtp"), f"apt-{suite}")
-            os.makedirs(cache, exist_ok=True)
+            shared = os.path.join(os.environ.get("AUTHSMTP_CACHE_DIR", "/var/cache/authsmtp"), f"apt-{suite}")
+            os.makedirs(shared, exist_ok=True)
+            cache = f"{shared}-{full}"  # beside it: hard links need the same file system
+            shutil.rmtree(cache, ignore_errors=True)
+            shutil.copytree(shared, cache, copy_function=os.link, ignore=shutil.ignore_patterns("lock", "partial"))
+            os.makedirs(os.path.join(cache, "partial"), exist_ok=True)
+            self.caches[full] = cache
             args += ["-v", f"{cache}:/var/cache/apt/archives:rw"]
         self.containers.append(full)  # before it exists: the cleanup must catch a half-started one too
         self.run(*args, image, "/sbin/init", timeout=180)
@@ -361,6 +371,7 @@ class Podman:
         self.run("rm", "-f", "-t", "2", name, check=False)
         if name in self.containers:
             self.containers.remove(name)
+        shutil.rmtree(self.caches.pop(name, ""), ignore_errors=True)
 
     def versions(self, name):
         """Debian and package versions in a container, for the record."""
