@@ -75,9 +75,9 @@ options:
         type: raw
       secret:
         description:
-          - The content is a secret (a password map): it never appears in the result or the diff, which says
-            only that the secret content changed. Ansible's own masking (C(no_log) values) hides it, and every
-            line of it, anywhere else in the result. Give such a file a tight O(files[].mode).
+          - The content is a secret, such as a password map. It never appears in the result or the diff, which
+            says only that the secret content changed; Ansible's own masking (C(no_log) values) hides it, and
+            every line of it, anywhere else in the result. Give such a file a tight O(files[].mode).
         type: bool
         default: false
   owner:
