@@ -46,7 +46,10 @@ options:
         be offered) or C(mechanisms) (exactly the AUTH mechanisms offered); C(starttls: true) (verifies the
         certificate for C(host) against C(cafile) and records its fingerprint, then sends C(EHLO) again);
         C(auth: {user, password}) (AUTH PLAIN); C(auth_raw: ARGUMENTS) (C(AUTH) with any argument);
-        C(mail: ADDRESS); C(rcpt: ADDRESS); C(data: true) (a short message to the check's recipients);
+        C(mail: ADDRESS) (V("") is the null sender); C(rcpt: ADDRESS); C(data: true) (a short message to the
+        check's recipients, C(From:) the envelope sender), or C(data: {headers, bdat}): C(headers) is a list of
+        raw header lines sent instead of C(From:), as they are (two C(From:) lines, folding, encoded words,
+        lower case names), and C(bdat=true) sends the message with C(BDAT ... LAST) (RFC 3030) instead of C(DATA);
         C(smuggle: {eod, rcpt}) (C(DATA) whose body carries the fake end of data C(eod) and a second,
         smuggled transaction to C(rcpt); it passes only if the server answers nothing but the real end of
         data before C(QUIT)'s 221)."
@@ -387,6 +390,8 @@ def validate_checks(checks):
                 problems.append(f"{where}: step {number} must have exactly one of {', '.join(STEPS)}, has {kinds}")
             elif kinds == ["auth"] and not {"user", "password"} <= set(step["auth"] or {}):
                 problems.append(f"{where}: step {number}: auth needs user and password")
+            elif kinds == ["data"] and isinstance(step["data"], dict) and set(step["data"]) - {"headers", "bdat"}:
+                problems.append(f"{where}: step {number}: data takes headers and bdat only")
             elif kinds[0] in ("data", "smuggle") and not any("mail" in s for s in steps):
                 problems.append(f"{where}: step {number}: {kinds[0]} needs a mail step for the sender")
             if "code" in step and not str(step["code"]).isdigit():
@@ -432,15 +437,20 @@ def sender_of(check):
     return next(s["mail"] for s in check["steps"] if "mail" in s)
 
 
-def message_for(check, token):
+def message_for(check, token, headers=None):
+    """The check's message; ``headers`` (raw lines) replace its From: header, byte for byte."""
     msg = EmailMessage()
     sender = sender_of(check)
-    msg["From"] = sender
+    if headers is None:
+        msg["From"] = sender
     msg["To"] = ", ".join(s["rcpt"] for s in check["steps"] if "rcpt" in s)
     msg["Subject"] = subject_of(check, token)
     msg["Message-ID"] = message_id_of(check, token)
     msg.set_content(f"Sent by the authsmtp test client, check {check['id']}, run {token}.\n")
-    return msg.as_bytes()
+    data = msg.as_bytes()
+    if headers:
+        data = "".join(f"{line}\r\n" for line in headers).encode() + data
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 class Session:
@@ -482,9 +492,15 @@ class Session:
         elif "rcpt" in step:
             reply = client.command(f"RCPT TO:<{step['rcpt']}>")
         else:
-            reply = client.command("DATA")
-            if reply["code"] == 354:
-                reply = client.send_data(message_for(self.check, self.token))
+            spec = step["data"] if isinstance(step["data"], dict) else {}
+            message = message_for(self.check, self.token, spec.get("headers"))
+            if spec.get("bdat"):
+                client.send_raw(f"BDAT {len(message)} LAST\r\n".encode() + message, "BDAT with the message")
+                reply = client.read_reply("the reply to BDAT LAST")
+            else:
+                reply = client.command("DATA")
+                if reply["code"] == 354:
+                    reply = client.send_data(message)
         return reply["code"], reply_text(reply["text"])
 
     def smuggle(self, spec):

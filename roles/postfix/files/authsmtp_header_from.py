@@ -1,0 +1,228 @@
+#!/usr/bin/python3
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A milter for the submission ports: the From: header belongs to the login.
+
+Postfix's reject_authenticated_sender_login_mismatch binds the envelope
+sender (MAIL FROM) to the login, but a recipient sees the From: header.
+For an authenticated session this milter requires exactly one From: header
+(RFC 5322 3.6), and every address in it and in Sender: must be one the login
+may use as envelope sender. The rule is read from the very table Postfix
+uses for the envelope (smtpd_sender_login_maps, a texthash file written by
+the mailops.authsmtp.postfix role) and looked up the way Postfix looks it
+up: the whole address, then without its extension, then @domain, all in
+lower case. The null sender gets no exception: its From: must be owned too.
+
+Anything else gets "550 5.7.1" naming the address, at the end of data (DATA
+and BDAT alike); a table that cannot be read gets "451 4.3.0", and a milter
+that is down gets Postfix's milter_default_action (tempfail), so nothing is
+ever accepted unchecked. Unauthenticated sessions are not looked at: the
+submission ports refuse them before DATA.
+
+The policy (everything above the Milter glue) is plain Python, unit-tested
+without libmilter. The glue uses pymilter (Debian: python3-milter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from dataclasses import dataclass
+from email.errors import ObsoleteHeaderDefect
+from email.headerregistry import HeaderRegistry
+
+# Something in a display name that a mail program could show as an address.
+ADDRESS_LIKE = re.compile(r"[^\s<>\"'(),;:@]+@[^\s<>\"'(),;:@]+\.[^\s<>\"'(),;:@]+")
+REGISTRY = HeaderRegistry()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to answer: ``code`` None accepts; otherwise code, enhanced status and text."""
+
+    code: str | None = None
+    status: str = ""
+    text: str = ""
+
+    @property
+    def accepted(self):
+        return self.code is None
+
+
+ACCEPT = Verdict()
+
+
+def refuse(text):
+    return Verdict("550", "5.7.1", text)
+
+
+def parse_table(text):
+    """Postfix texthash syntax as the postfix role writes it: ``key value``, the value a comma or
+    space separated list of logins. Returns {key: frozenset of logins}, keys and logins lower case."""
+    table = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        if not value.strip():
+            key, _, value = line.partition("\t")
+        logins = {v.lower() for v in re.split(r"[\s,]+", value.strip()) if v}
+        table[key.lower()] = frozenset(logins) | table.get(key.lower(), frozenset())
+    return table
+
+
+def lookup_keys(address, delimiters="+"):
+    """The keys Postfix tries for ``address`` in smtpd_sender_login_maps, in order."""
+    address = address.lower()
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return [address]
+    keys = [address]
+    for index, char in enumerate(local):
+        if char in delimiters and index > 0:
+            keys.append(f"{local[:index]}@{domain}")
+            break
+    keys.append(f"@{domain}")
+    return keys
+
+
+def owners(table, address, delimiters="+"):
+    """The logins that own ``address``: the first key of lookup_keys found decides, as in Postfix."""
+    for key in lookup_keys(address, delimiters):
+        if key in table:
+            return table[key]
+    return frozenset()
+
+
+def unfold(value):
+    return re.sub(r"\r?\n(?=[ \t])", "", value).replace("\r", "").replace("\n", "")
+
+
+def header_addresses(name, value):
+    """The addresses of one From: or Sender: header, or a Verdict saying why it is refused."""
+    try:
+        parsed = REGISTRY(name, unfold(value))
+    except Exception as exc:  # noqa: BLE001 - any parser failure is a refusal, not a crash
+        return refuse(f"{name}: header cannot be parsed ({exc})")
+    invalid = [d for d in parsed.defects if not isinstance(d, ObsoleteHeaderDefect)]
+    if invalid:
+        return refuse(f"{name}: header is not a valid address list ({invalid[0]})")
+    if any(group.display_name is not None for group in parsed.groups):
+        return refuse(f"{name}: header uses group syntax; name the sender's own address instead")
+    if not parsed.addresses:
+        return refuse(f"{name}: header has no address")
+    return list(parsed.addresses)
+
+
+def check(login, headers, table, delimiters="+"):
+    """The verdict on one message: ``headers`` is [(name, value)] as received, ``table`` from parse_table."""
+    login = login.lower()
+    by_name = {"from": [], "sender": []}
+    for name, value in headers:
+        if name.lower() in by_name:
+            by_name[name.lower()].append(value)
+    if len(by_name["from"]) != 1:
+        return refuse(f"a message needs exactly one From: header, this one has {len(by_name['from'])}")
+    if len(by_name["sender"]) > 1:
+        return refuse("a message may have one Sender: header at most")
+    for name in ("From", "Sender"):
+        for value in by_name[name.lower()]:
+            addresses = header_addresses(name, value)
+            if isinstance(addresses, Verdict):
+                return addresses
+            if name == "Sender" and len(addresses) != 1:
+                return refuse("Sender: must name exactly one address")
+            for address in addresses:
+                if login not in owners(table, address.addr_spec, delimiters):
+                    return refuse(f"{name}: header address <{address.addr_spec}> is not owned by login {login}")
+                for shown in ADDRESS_LIKE.findall(address.display_name or ""):
+                    if login not in owners(table, shown, delimiters):
+                        return refuse(f"{name}: header display name shows <{shown}>, not owned by login {login}")
+    return ACCEPT
+
+
+class Table:
+    """The sender login table, read again whenever the file changes."""
+
+    def __init__(self, path):
+        self.path = path
+        self.stamp = None
+        self.table = None
+
+    def current(self):
+        """The table, or None when the file cannot be read."""
+        try:
+            info = os.stat(self.path)
+            stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+            if stamp != self.stamp:
+                with open(self.path, encoding="utf-8") as handle:
+                    self.table = parse_table(handle.read())
+                self.stamp = stamp
+        except OSError as exc:
+            log(f"cannot read {self.path}: {exc}")
+            return None
+        return self.table
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(socket, table_path, delimiters, timeout):  # pragma: no cover - needs libmilter; the scenarios prove it
+    import Milter
+
+    table = Table(table_path)
+
+    class HeaderFrom(Milter.Base):
+        def __init__(self):
+            self.login = None
+            self.headers = []
+
+        @Milter.noreply
+        def envfrom(self, sender, *params):
+            self.login = self.getsymval("{auth_authen}")
+            self.headers = []
+            return Milter.CONTINUE
+
+        @Milter.noreply
+        def header(self, name, value):
+            if self.login:
+                self.headers.append((name, value))
+            return Milter.CONTINUE
+
+        def eom(self):
+            if not self.login:
+                return Milter.ACCEPT
+            current = table.current()
+            if current is None:
+                self.setreply("451", "4.3.0", "sender table unavailable, try again later")
+                return Milter.TEMPFAIL
+            verdict = check(self.login, self.headers, current, delimiters)
+            if verdict.accepted:
+                return Milter.ACCEPT
+            log(f"{self.getsymval('i') or '-'}: refused login={self.login}: {verdict.text}")
+            self.setreply(verdict.code, verdict.status, verdict.text)
+            return Milter.REJECT
+
+    Milter.factory = HeaderFrom
+    Milter.set_flags(0)
+    log(f"listening on {socket}, table {table_path}")
+    Milter.runmilter("authsmtp-header-from", f"unix:{socket}", timeout)
+
+
+def main(argv=None):  # pragma: no cover - the service's entry point
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--socket", required=True, help="path of the unix socket Postfix connects to")
+    parser.add_argument("--table", required=True, help="the texthash file of smtpd_sender_login_maps")
+    parser.add_argument("--delimiters", default="+", help="Postfix's recipient_delimiter")
+    parser.add_argument("--timeout", type=int, default=60)
+    args = parser.parse_args(argv)
+    os.umask(0o007)
+    run(args.socket, args.table, args.delimiters, args.timeout)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
