@@ -389,18 +389,35 @@ def _banned(status):
     return match.group(1).strip() if match else None
 
 
-def ban_rows(servers, hostvars, address):
-    """Per server: fail2ban's authsmtp-sasl jail lists `address` (__banned)."""
+def ban_rows(servers, hostvars, address, fact="__banned", title="fail2ban jail authsmtp-sasl bans the intruder"):
+    """Per server: fail2ban's authsmtp-sasl jail status (the registered `fact`) lists `address`."""
     rows = []
     for mx in servers:
-        listed = _banned(_get(hostvars, mx, "__banned", "stdout")) or ""
+        listed = _banned(_get(hostvars, mx, fact, "stdout")) or ""
         rows.append(
             _row(
                 mx,
-                "fail2ban jail authsmtp-sasl bans the intruder",
+                title,
                 f"{address} in the banned list",
                 f"banned: {listed or 'nobody'}",
                 bool(address) and address in listed.split(),
+            )
+        )
+    return rows
+
+
+def expiry_rows(servers, hostvars, address, fact="__expired"):
+    """Per server: once the ban time passed, the jail's status (`fact`) no longer lists `address`."""
+    rows = []
+    for mx in servers:
+        listed = _banned(_get(hostvars, mx, fact, "stdout"))
+        rows.append(
+            _row(
+                mx,
+                "the ban lifts by itself after authsmtp_fail2ban_bantime",
+                f"{address} no longer banned",
+                "no banned list in the jail's status" if listed is None else f"banned: {listed or 'nobody'}",
+                listed is not None and bool(address) and address not in listed.split(),
             )
         )
     return rows
@@ -847,6 +864,7 @@ class FilterModule:
             "key_type_rows": key_type_rows,
             "drift_rows": drift_rows,
             "ban_rows": ban_rows,
+            "expiry_rows": expiry_rows,
             "unban_rows": unban_rows,
             "client_config_rows": client_config_rows,
             "tls_scan_rows": tls_scan_rows,

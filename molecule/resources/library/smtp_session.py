@@ -37,23 +37,26 @@ options:
         C(tls): V(none) (the default), V(starttls) (a C(starttls) step upgrades the connection) or V(implicit)
         (TLS right after connecting); C(cafile), the only CA trusted for C(host)'s certificate (the system's
         store without it); C(timeout) in seconds (default 20); C(repeat), run the whole session that many
-        times, each in a new connection, until one round fails; C(refused=true), the connection itself must
-        fail or never be greeted (a ban), with no steps; C(ehlo_name), the name of the C(EHLO) sent after a
-        successful C(STARTTLS) (default the name of the last C(ehlo) step, else V(client.test)); C(steps),
-        the list of steps. Other keys (C(deliver_to), C(smuggled_to)...) are left for the playbooks that read
-        the results."
+        times, each in a new connection, until one round fails; C(vary_password=true), each round's C(auth)
+        password gets C(-N) appended (round N), as a guesser tries a new one each time; C(refused=true), the
+        connection itself must fail or never be greeted (a ban), with no steps; C(ehlo_name), the name of the
+        C(EHLO) sent after a successful C(STARTTLS) (default the name of the last C(ehlo) step, else
+        V(client.test)); C(steps), the list of steps. Other keys (C(deliver_to), C(smuggled_to)...) are left
+        for the playbooks that read the results."
       - "Each step is one of: C(ehlo: NAME), with C(has) and C(lacks) (EHLO keywords that must, or must not,
         be offered) or C(mechanisms) (exactly the AUTH mechanisms offered); C(starttls: true) (verifies the
         certificate for C(host) against C(cafile) and records its fingerprint, then sends C(EHLO) again);
         C(auth: {user, password}) (AUTH PLAIN); C(auth_raw: ARGUMENTS) (C(AUTH) with any argument);
-        C(mail: ADDRESS) (V("") is the null sender); C(rcpt: ADDRESS); C(data: true) (a short message to the
-        check's recipients, C(From:) the envelope sender), or C(data: {headers, bdat}): C(headers) is a list of
-        raw header lines sent instead of C(From:), as they are (two C(From:) lines, folding, encoded words,
-        lower case names), and C(bdat=true) sends the message with C(BDAT ... LAST) (RFC 3030) instead of C(DATA);
+        C(mail: ADDRESS) (an empty ADDRESS is the null sender); C(rcpt: ADDRESS); C(data: true) (a short
+        message to the check's recipients, C(From:) the envelope sender), or C(data: {headers, bdat}):
+        C(headers) is a list of raw header lines sent instead of C(From:), as they are (two C(From:) lines,
+        folding, encoded words, lower case names), and C(bdat=true) sends the message with C(BDAT ... LAST)
+        (RFC 3030) instead of C(DATA);
         C(smuggle: {eod, rcpt}) (C(DATA) whose body carries the fake end of data C(eod) and a second,
         smuggled transaction to C(rcpt); it passes only if the server answers nothing but the real end of
         data before C(QUIT)'s 221)."
-      - "A step may carry C(code) and C(text) (the reply code expected, and text the reply must contain),
+      - "A step may carry C(code) and C(text) (the reply code expected, or a list of codes any of which will
+        do, and text the reply must contain),
         C(min_seconds) (the reply must take at least that long) and C(show=true) (this step is the one the
         result reports when the whole session went as expected; by default the last)."
     type: list
@@ -394,8 +397,9 @@ def validate_checks(checks):
                 problems.append(f"{where}: step {number}: data takes headers and bdat only")
             elif kinds[0] in ("data", "smuggle") and not any("mail" in s for s in steps):
                 problems.append(f"{where}: step {number}: {kinds[0]} needs a mail step for the sender")
-            if "code" in step and not str(step["code"]).isdigit():
-                problems.append(f"{where}: step {number}: code {step['code']!r} is not a reply code")
+            codes = step.get("code") if isinstance(step.get("code"), list) else [step.get("code", 0)]
+            if not codes or not all(str(code).isdigit() for code in codes):
+                problems.append(f"{where}: step {number}: code {step['code']!r} is not a reply code or a list of them")
     return problems
 
 
@@ -406,7 +410,8 @@ def expectation(step):
         parts = [f"offers {x}" for x in step.get("has", [])] + [f"no {x}" for x in step.get("lacks", [])]
         return ", ".join(parts)
     if "code" in step:
-        return f"{step['code']} {step.get('text', '')}".strip()
+        codes = step["code"] if isinstance(step["code"], list) else [step["code"]]
+        return f"{' or '.join(str(c) for c in codes)} {step.get('text', '')}".strip()
     return "ok"
 
 
@@ -418,8 +423,10 @@ def step_passed(step, code, text, state):
     if "has" in step or "lacks" in step:
         offered = state.get("features", [])
         return all(x in offered for x in step.get("has", [])) and not any(x in offered for x in step.get("lacks", []))
-    if "code" in step and code != int(step["code"]):
-        return False
+    if "code" in step:
+        codes = step["code"] if isinstance(step["code"], list) else [step["code"]]
+        if code not in [int(c) for c in codes]:
+            return False
     return step.get("text", "") in text
 
 
@@ -456,9 +463,10 @@ def message_for(check, token, headers=None):
 class Session:
     """One connection that plays a check's steps."""
 
-    def __init__(self, check, token):
+    def __init__(self, check, token, round_number=1):
         self.check = check
         self.token = token
+        self.round = round_number
         self.conn = Connection(check["host"], check["port"], check.get("timeout", SESSION_TIMEOUT), check.get("cafile"))
         self.state = {}
 
@@ -482,7 +490,10 @@ class Session:
                 )
         elif "auth" in step:
             creds = step["auth"]
-            reply = authenticate(client, "PLAIN", str(creds["user"]), str(creds["password"]))
+            password = str(creds["password"])
+            if self.check.get("vary_password"):
+                password = f"{password}-{self.round}"
+            reply = authenticate(client, "PLAIN", str(creds["user"]), password)
         elif "auth_raw" in step:
             reply = client.command(f"AUTH {step['auth_raw']}", shown="AUTH")
         elif "smuggle" in step:
@@ -629,7 +640,7 @@ def run_check(check, token):
     """Run a check, repeated if it says so; the first failing round decides."""
     rounds = int(check.get("repeat") or 1)
     for number in range(1, rounds + 1):
-        result = refused(check) if check.get("refused") else Session(check, token).run()
+        result = refused(check) if check.get("refused") else Session(check, token, number).run()
         if check.get("repeat"):
             result["got"] = f"round {number}/{rounds}: {result['got']}"
         if not result["passed"]:

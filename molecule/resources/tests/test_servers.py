@@ -84,6 +84,24 @@ def test_the_auth_socket_belongs_to_postfix(host):
     assert f.is_socket and (f.user, f.group, f.mode) == ("postfix", "postfix", 0o660)
 
 
+def test_the_header_from_milter_serves_postfix_only(host, deployed):
+    """header From milter running, its socket authsmtp-milter:postfix 0770 in a 0750 directory"""
+    if not deployed.get("header_from"):
+        pytest.skip("the scenario does not declare the header From check for this host")
+    assert host.service("authsmtp-header-from").is_running
+    assert host.service("authsmtp-header-from").is_enabled
+    directory = host.file("/var/spool/postfix/authsmtp-milter")
+    assert (directory.user, directory.group, directory.mode) == ("authsmtp-milter", "postfix", 0o750)
+    sock = host.file("/var/spool/postfix/authsmtp-milter/header-from.sock")
+    assert sock.is_socket and (sock.user, sock.group, sock.mode & 0o777) == ("authsmtp-milter", "postfix", 0o770)
+    # Its program and unit are root's; the milter itself runs without root.
+    pid = host.check_output("systemctl show --value -p MainPID authsmtp-header-from")
+    assert host.file(f"/proc/{pid}").user == "authsmtp-milter"
+    for path in ("/usr/local/lib/authsmtp/authsmtp_header_from.py", "/etc/systemd/system/authsmtp-header-from.service"):
+        f = host.file(path)
+        assert f.user == "root" and not f.mode & 0o022, path
+
+
 def test_staging_is_private(host):
     """staging directories root, 0700"""
     for name in ("postfix", "dovecot"):

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A milter for the submission ports: the From: header belongs to the login.
@@ -66,9 +65,7 @@ def parse_table(text):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        key, _, value = line.partition(" ")
-        if not value.strip():
-            key, _, value = line.partition("\t")
+        key, value = (re.split(r"\s+", line, maxsplit=1) + [""])[:2]
         logins = {v.lower() for v in re.split(r"[\s,]+", value.strip()) if v}
         table[key.lower()] = frozenset(logins) | table.get(key.lower(), frozenset())
     return table
@@ -77,9 +74,9 @@ def parse_table(text):
 def lookup_keys(address, delimiters="+"):
     """The keys Postfix tries for ``address`` in smtpd_sender_login_maps, in order."""
     address = address.lower()
-    local, at, domain = address.rpartition("@")
-    if not at:
+    if "@" not in address:
         return [address]
+    local, domain = address.rsplit("@", 1)
     keys = [address]
     for index, char in enumerate(local):
         if char in delimiters and index > 0:

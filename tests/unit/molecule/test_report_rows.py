@@ -49,7 +49,7 @@ def test_every_filter_is_offered():
     assert sorted(filters) == sorted(
         [
             "session_rows", "negative_verify_row", "delivery_rows", "smuggling_rows", "sink_rows", "cert_rows",
-            "secret_row", "bad_input_row", "key_type_rows", "drift_rows", "ban_rows", "unban_rows",
+            "secret_row", "bad_input_row", "key_type_rows", "drift_rows", "ban_rows", "unban_rows", "expiry_rows",
             "client_config_rows", "tls_scan_rows", "handshake_rows", "renewal_rows", "strict_rows",
             "check_certs_rows", "exactly_once_rows",
         ]
@@ -478,6 +478,25 @@ def test_ban_rows_want_the_intruder_banned():
 
 def test_ban_rows_fail_when_the_wait_never_ran():
     assert statuses(report_rows.ban_rows(["mx12"], {"mx12": {}}, "10.89.0.7")) == ["FAIL"]
+
+
+def test_ban_rows_of_a_second_ban_read_their_own_fact():
+    second = command(fail2ban_status("10.89.0.7"))
+    hostvars = {"mx12": {"__banned": command(fail2ban_status("")), "__banned_again": second}}
+    (row,) = report_rows.ban_rows(["mx12"], hostvars, "10.89.0.7", "__banned_again", "banned again")
+    assert (row["check"], row["status"]) == ("banned again", "PASS")
+
+
+def test_expiry_rows_want_the_intruder_gone_without_a_command():
+    hostvars = {
+        "mx12": {"__expired": command(fail2ban_status(""))},
+        "mx13": {"__expired": command(fail2ban_status("10.89.0.7"))},
+        "mx14": {"__expired": command("Sorry but the jail does not exist")},
+    }
+    rows = report_rows.expiry_rows([*SERVERS, "mx14"], hostvars, "10.89.0.7")
+    assert statuses(rows) == ["PASS", "FAIL", "FAIL"]
+    assert rows[0]["check"] == "the ban lifts by itself after authsmtp_fail2ban_bantime"
+    assert rows[2]["got"] == "no banned list in the jail's status"
 
 
 def test_unban_rows_want_the_intruder_gone_from_the_list():

@@ -483,3 +483,34 @@ def test_documentation_matches_argument_spec():
         assert doc.get("elements") == opt.get("elements"), name
     assert yaml.safe_load(smtp_session.EXAMPLES)
     assert yaml.safe_load(smtp_session.RETURN)
+
+
+def test_data_with_raw_headers_sends_them_as_they_are(capsys, starttls_server, pki):
+    headers = ["From: carol@example.test", "from: CEO <ceo@example.test>", "Sender: Carol\r\n\t<carol@example.test>"]
+    steps = [
+        *STARTTLS[:3],
+        {"auth": {"user": USER, "password": PASSWORD}, "code": 235},
+        {"mail": "", "code": 250},
+        {"rcpt": "bob@example.test", "code": 250},
+        {"data": {"headers": headers}, "code": 250, "text": "queued as"},
+    ]
+    rc, result, _ = run_module(capsys, token=TOKEN, checks=[tls_check(starttls_server, pki, *steps)])
+    assert rc == 0 and result["passed"] is True, result
+    (message,) = starttls_server.handler.messages
+    # Both From headers, the lower-case name and the folding arrive unchanged; no From of the envelope is added.
+    assert message.get_all("From") == ["carol@example.test", "CEO <ceo@example.test>"]
+    assert message["Sender"] == "Carol\r\n\t<carol@example.test>"
+    assert message["Message-ID"] == result["results"][0]["message_id"]
+
+
+def test_message_for_raw_headers_and_crlf():
+    check = {"id": "h1", "steps": [{"mail": ""}, {"rcpt": "bob@example.test"}]}
+    data = smtp_session.message_for(check, TOKEN, ["From: Carol\r\n\t<carol@example.test>", "from: x@example.test"])
+    assert data.startswith(b"From: Carol\r\n\t<carol@example.test>\r\nfrom: x@example.test\r\nTo: bob@example.test\r\n")
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    assert smtp_session.message_id_of(check, TOKEN) == f"<authsmtp-h1-{TOKEN}@localhost>"
+
+
+def test_data_takes_headers_and_bdat_only():
+    bad = {"id": "x", "host": "h", "port": 25, "steps": [{"mail": "a@b.test"}, {"data": {"header": []}}]}
+    assert smtp_session.validate_checks([bad]) == ["checks[0] (x): step 2: data takes headers and bdat only"]

@@ -85,7 +85,7 @@ def test_send_as_and_domain_entries_are_owned():
         ([("From", "carol")], "not a valid address list"),
         ([("From", "carol@example.test"), ("Sender", "ceo@example.test")], "Sender: header address <ceo@example.test>"),
         ([("From", "carol@example.test"), ("Sender", "a@example.test"), ("Sender", "b@example.test")], "one Sender:"),
-        ([("From", "carol@example.test"), ("Sender", "carol@example.test, carol+x@example.test")], "exactly one address"),
+        ([("From", "carol@example.test"), ("Sender", "carol@example.test, c+x@example.test")], "exactly one address"),
     ],
 )
 def test_forgeries_are_refused_with_the_address(headers, text):
