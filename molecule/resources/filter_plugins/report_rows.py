@@ -347,8 +347,10 @@ def key_type_rows(found, chain, types, label, host, tls_dir="/etc/authsmtp/tls")
 
 
 def _recap_changed(stdout, host):
-    """`changed=N` of `host` in a PLAY RECAP, or None."""
-    match = re.search(re.escape(host) + r"\s+:.*?changed=([0-9]+)", _text(stdout))
+    """`changed=N` of `host` in a PLAY RECAP, or None. Colour codes are ignored: Molecule run by hand forces
+    colour (ANSIBLE_FORCE_COLOR) even into the playbooks a side effect runs."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", _text(stdout))
+    match = re.search(re.escape(host) + r"\s+:.*?changed=([0-9]+)", plain)
     return int(match.group(1)) if match else None
 
 

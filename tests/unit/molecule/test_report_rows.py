@@ -457,6 +457,12 @@ def test_drift_rows_fail_when_an_edit_stays_or_the_second_converge_changes():
     assert rows[2]["got"] == "changed=5, then changed=2"
 
 
+def test_drift_rows_read_a_coloured_recap():
+    coloured = "\x1b[0;33mmx12\x1b[0m                       : \x1b[0;32mok=62  \x1b[0m \x1b[0;33mchanged=6   \x1b[0m"
+    rows = report_rows.drift_rows([], before={}, edited={}, after={}, converges=[command(coloured), recap(0)])
+    assert (rows[0]["got"], rows[0]["status"]) == ("changed=6, then changed=0", "PASS")
+
+
 def test_drift_rows_fail_without_a_recap():
     rows = report_rows.drift_rows([], before={}, edited={}, after={}, converges=[recap(5), command("ERROR!")])
     assert (rows[0]["got"], rows[0]["status"]) == ("changed=5, then changed=?", "FAIL")
