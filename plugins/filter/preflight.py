@@ -113,13 +113,14 @@ def authsmtp_user_problems(users, domains=None, allow_foreign_send_as=False, sch
         if not isinstance(user, dict):
             problems.append(f"{where} must be a dict with at least name and password")
             continue
-        unknown = sorted(set(user) - {"name", "password", "password_hash", "scheme", "state", "send_as", _SATELLITE})
+        unknown = sorted(set(user) - {"name", "password", "password_hash", "scheme", "state", "send_as",
+                                      "sending_limits", _SATELLITE})
         if unknown:
             problems.append(
                 f"{where} has unknown key(s) {', '.join(unknown)}; "
-                "allowed: name, password, password_hash, scheme, send_as, state"
+                "allowed: name, password, password_hash, scheme, send_as, sending_limits, state"
             )
-        cleaned.append({k: v for k, v in user.items() if k not in ("send_as", _SATELLITE)})
+        cleaned.append({k: v for k, v in user.items() if k not in ("send_as", "sending_limits", _SATELLITE)})
         labels.append(where)
         send_as = user.get("send_as", [])
         if not isinstance(send_as, list):
@@ -189,6 +190,87 @@ def authsmtp_network_problems(networks, allow_open_relay=False, variable="authsm
     return problems
 
 
+def _where(user, index):
+    if isinstance(user, Mapping) and _SATELLITE in user:
+        return f"authsmtp_relay_account of {user[_SATELLITE]}"
+    return f"authsmtp_users[{index}]"
+
+
+def authsmtp_sending_limit_problems(users, site, recipient_cap=0):
+    """Problems with the per-login sending limits: `site` is the site's
+    {window, messages, recipients} (authsmtp_sending_limit_*), `users` the
+    users, each with optional sending_limits {messages, recipients}.
+
+    Every recipient limit must be at least `recipient_cap` (the recipients
+    one message may have on the submission ports): postfwd keeps a first
+    message that alone exceeds the limit in its count, and would refuse the
+    login's every message until the window ends."""
+    problems = []
+    for key in ("window", "messages", "recipients"):
+        value = site.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            problems.append(f"authsmtp_sending_limit_{key} is {value!r}: use a whole number of at least 1")
+    cap = recipient_cap if isinstance(recipient_cap, int) and recipient_cap > 0 else 1000
+
+    def check_recipients(value, label):
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value < cap:
+            problems.append(
+                f"{label} is {value}, below the {cap} recipients one message may have "
+                "(authsmtp_submission_recipient_limit): one message could use up the window. Raise it to at "
+                f"least {cap}, or lower authsmtp_submission_recipient_limit"
+            )
+
+    check_recipients(site.get("recipients"), "authsmtp_sending_limit_recipients")
+    for index, user in enumerate(users if isinstance(users, list) else []):
+        if not isinstance(user, Mapping) or "sending_limits" not in user:
+            continue
+        where = f"{_where(user, index)}.sending_limits"
+        limits = user["sending_limits"]
+        if not isinstance(limits, Mapping) or not limits or set(limits) - {"messages", "recipients"}:
+            problems.append(f"{where} must be a dict with messages, recipients or both, such as "
+                            "{messages: 1000, recipients: 5000}")
+            continue
+        for key, value in limits.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append(f"{where}.{key} is {value!r}: use a whole number of at least 1")
+        check_recipients(limits.get("recipients"), f"{where}.recipients")
+    return problems
+
+
+_SELECTOR = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def authsmtp_dkim_selector_problems(selector, standby=()):
+    """The DKIM selectors: authsmtp_dkim_selector (the one that signs) and
+    authsmtp_dkim_standby_selectors (kept for a rotation). Each must be one
+    DNS label in lower case, which also keeps it out of the key's file name
+    (<domain>.<selector>.key) as a separator; none may repeat."""
+    problems = []
+    if not isinstance(selector, str) or not _SELECTOR.match(selector):
+        problems.append(
+            f"authsmtp_dkim_selector is {selector!r}: use one DNS label in lower case (letters, digits and '-', "
+            "not at either end, at most 63), such as mx1-k2"
+        )
+    if not isinstance(standby, list):
+        problems.append(
+            f"authsmtp_dkim_standby_selectors must be a list of selectors, such as [mx1-k2]; got {standby!r}"
+        )
+        return problems
+    seen = set()
+    for index, name in enumerate(standby):
+        where = f"authsmtp_dkim_standby_selectors[{index}]"
+        if not isinstance(name, str) or not _SELECTOR.match(name):
+            problems.append(f"{where} is {name!r}: use one DNS label in lower case, such as mx1-k2")
+        elif name == selector:
+            problems.append(
+                f"{where} is {name}, the selector that signs (authsmtp_dkim_selector): list only the others"
+            )
+        elif name in seen:
+            problems.append(f"{where}: {name} is listed twice")
+        seen.add(name)
+    return problems
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -196,6 +278,8 @@ class FilterModule:
             "authsmtp_host_name_problems": authsmtp_host_name_problems,
             "authsmtp_domain_problems": authsmtp_domain_problems,
             "authsmtp_user_problems": authsmtp_user_problems,
+            "authsmtp_sending_limit_problems": authsmtp_sending_limit_problems,
+            "authsmtp_dkim_selector_problems": authsmtp_dkim_selector_problems,
             "authsmtp_network_problems": authsmtp_network_problems,
             "authsmtp_relay_accounts": authsmtp_relay_accounts,
         }

@@ -196,6 +196,37 @@ def delivery_rows(servers, hostvars):
     return rows
 
 
+def sending_limit_rows(servers, hostvars):
+    """Per server: each message of the sending limits side effect counted in
+    its recipient's Maildir by Message-ID (__limit_counts, "SESSION WANT
+    GOT" lines: a 250 arrives once, a 450 never), and postfwd's log naming
+    the login it held (__limit_log, the matching journal lines)."""
+    rows = []
+    for mx in servers:
+        for line in _text(_get(hostvars, mx, "__limit_counts", "stdout")).splitlines():
+            session, want, got = (line.split() + ["", "", ""])[:3]
+            rows.append(
+                _row(
+                    mx,
+                    f"  ...{session.replace('-', ' ', 1)}: " + ("arrives once" if want == "1" else "never arrives"),
+                    f"{want} cop{'y' if want == '1' else 'ies'} in bob's Maildir (by Message-ID)",
+                    f"{got} cop{'y' if got == '1' else 'ies'}",
+                    want != "" and want == got,
+                )
+            )
+        logged = _text(_get(hostvars, mx, "__limit_log", "stdout")).splitlines()
+        rows.append(
+            _row(
+                mx,
+                "postfwd logs the login it held, and the limit",
+                "user=erin@example.test ... action=450 4.7.1 Sending limit reached",
+                (logged[0][:120] if logged else "no such line"),
+                bool(logged),
+            )
+        )
+    return rows
+
+
 def smuggling_rows(servers, hostvars):
     """Per server, per smuggling attempt (__smuggled, "OUTER INNER" counts):
     one message, nothing in the smuggled recipient's Maildir."""
@@ -216,6 +247,138 @@ def smuggling_rows(servers, hostvars):
                     "1 message, 0 smuggled",
                     got,
                     counts == ["1", "0"],
+                )
+            )
+    return rows
+
+
+_ZONE_TXT = re.compile(r'^(\S+)\s+\d+\s+IN\s+TXT\s+((?:"(?:[^"\\]|\\.)*"\s*)+)$')
+_ZONE_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def _zone_txt(text):
+    """TXT records of a zone file's text: name (as written) -> joined value."""
+    records = {}
+    for line in _text(text).splitlines():
+        match = _ZONE_TXT.match(line.strip())
+        if match:
+            records[match.group(1)] = "".join(_ZONE_STRING.findall(match.group(2)))
+    return records
+
+
+def dkim_zone_rows(servers, hostvars, before, rotated, printed):
+    """What playbooks/dns_records.yml printed, per server and domain: before
+    the rotation the DKIM record of its selector <label>-k1; during it, the
+    new <label>-k2 with another key and <label>-k1 unchanged. Per domain, the
+    SPF suggestion names every server and a DMARC suggestion is there; and
+    the playbook printed what it wrote."""
+    before, rotated = _zone_txt(before), _zone_txt(rotated)
+    rows, domains = [], {}
+    for mx in servers:
+        hostname = _text(_get(hostvars, mx, "authsmtp_hostname"))
+        label = hostname.split(".")[0]
+        for domain in _get(hostvars, mx, "authsmtp_domains", default=[]) or []:
+            domains.setdefault(domain, []).append(hostname)
+            old, new = f"{label}-k1._domainkey.{domain}.", f"{label}-k2._domainkey.{domain}."
+            key = before.get(old, "")
+            rows.append(
+                _row(
+                    mx,
+                    f"dns_records.yml prints the DKIM record {old}",
+                    "v=DKIM1; k=rsa; p=<2048-bit key>",
+                    _truncate(key, 40) or "no such record",
+                    key.startswith("v=DKIM1; k=rsa; p=") and len(key) > 300,
+                )
+            )
+            kept = rotated.get(old) == key
+            fresh = rotated.get(new, "").startswith("v=DKIM1; k=rsa; p=") and rotated.get(new) != key
+            rows.append(
+                _row(
+                    mx,
+                    f"  ...during the rotation, {label}-k2 (a new key) and {label}-k1 (unchanged)",
+                    "both records, k1 as before, k2 another key",
+                    f"k1 {'unchanged' if kept else 'changed or missing'}, k2 {'a new key' if fresh else 'missing'}",
+                    kept and fresh,
+                )
+            )
+    for domain, hostnames in sorted(domains.items()):
+        spf, dmarc = rotated.get(f"{domain}.", ""), rotated.get(f"_dmarc.{domain}.", "")
+        named = all(f"a:{h}" in spf.split() for h in hostnames)
+        rows.append(
+            _row(
+                "localhost",
+                f"dns_records.yml suggests SPF and DMARC for {domain}",
+                "v=spf1 " + " ".join(f"a:{h}" for h in sorted(hostnames)) + " ...; v=DMARC1; ...",
+                f"{spf or 'no SPF'}; {_truncate(dmarc, 30) or 'no DMARC'}",
+                spf.startswith("v=spf1 ") and named and dmarc.startswith("v=DMARC1;"),
+            )
+        )
+    shown = bool(rotated) and all(name in _text(printed) for name in rotated)
+    rows.append(
+        _row(
+            "localhost",
+            "dns_records.yml prints the records it writes",
+            f"{len(rotated)} records in its output",
+            "all of them" if shown else "some missing",
+            shown,
+        )
+    )
+    return rows
+
+
+def dkim_signature_rows(lines, sessions, server_of):
+    """Per session with dkim_selector: files/dkim_verify.py's answer
+    ("ID COPIES RESULT d=... s=...") must be one copy at the sink whose
+    signature dkimpy verified, by the From: domain and the selector expected.
+    A session signed during the rotation is also verified against the records
+    printed before it ("ID-unpublished"), where its key is not: that must
+    fail, or the verifier proves nothing."""
+    answers = {line.split(" ", 1)[0]: line for line in _list(lines, "the verifier's lines") if line.strip()}
+    rows = []
+    for session in _list(sessions, "the DKIM sessions"):
+        selector = _get(session, "dkim_selector")
+        if not selector:
+            continue
+        session_id = _text(_get(session, "id"))
+        want = f"1 pass d=example.test s={selector}"
+        got = answers.get(session_id, f"{session_id} no answer").split(" ", 1)[-1]
+        rows.append(
+            _row(
+                _server_of(server_of, _get(session, "host")),
+                f"  ...at the sink once, DKIM verified ({_get(session, 'dkim_zone')} records, dkimpy)",
+                want,
+                got,
+                got == want,
+            )
+        )
+        if _get(session, "dkim_zone") == "rotated":
+            got = answers.get(f"{session_id}-unpublished", "x no answer").split(" ", 1)[-1]
+            rows.append(
+                _row(
+                    _server_of(server_of, _get(session, "host")),
+                    f"  ...and fails against the records printed before {selector} was made",
+                    f"1 fail d=example.test s={selector} (dkimpy: ...)",
+                    got,
+                    got.startswith(f"1 fail d=example.test s={selector} "),
+                )
+            )
+    return rows
+
+
+def dkim_unsigned_rows(servers, hostvars):
+    """Per server: the message from outside on port 25, in bob's Maildir once
+    and without a DKIM-Signature header ("ID COPIES SIGNATURES")."""
+    rows = []
+    for mx in servers:
+        for result in _results(_get(hostvars, mx, "__dkim_unsigned")):
+            _id, copies, signatures = (_text(_get(result, "stdout")).split() + ["", "", ""])[:3]
+            rows.append(
+                _row(
+                    mx,
+                    "  ...arrives once in bob's Maildir, unsigned",
+                    "1 copy, 0 DKIM-Signature headers",
+                    f"{copies or 0} cop{'y' if copies == '1' else 'ies'}, {signatures or '?'} DKIM-Signature headers",
+                    copies == "1" and signatures == "0",
                 )
             )
     return rows
@@ -859,7 +1022,11 @@ class FilterModule:
             "negative_verify_row": negative_verify_row,
             "delivery_rows": delivery_rows,
             "smuggling_rows": smuggling_rows,
+            "sending_limit_rows": sending_limit_rows,
             "sink_rows": sink_rows,
+            "dkim_zone_rows": dkim_zone_rows,
+            "dkim_signature_rows": dkim_signature_rows,
+            "dkim_unsigned_rows": dkim_unsigned_rows,
             "cert_rows": cert_rows,
             "secret_row": secret_row,
             "bad_input_row": bad_input_row,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
+import shlex
 
 import pytest
+from helpers import journal_errors
 
 # The scenario's servers (container names), from its verify.
 testinfra_hosts = [f"podman://{name}" for name in os.environ.get("AUTHSMTP_TEST_SERVERS", "").split(",") if name]
@@ -102,6 +103,86 @@ def test_the_header_from_milter_serves_postfix_only(host, deployed):
         assert f.user == "root" and not f.mode & 0o022, path
 
 
+def test_the_sending_limits_serve_postfix_only(host, deployed):
+    """sending limits (postfwd) running as postfw, socket postfw:postfix 0660 in a 0750 directory, no TCP listener"""
+    if not deployed.get("sending_limits"):
+        pytest.skip("the scenario does not declare the sending limits for this host")
+    service = host.service("authsmtp-sending-limits")
+    assert service.is_running and service.is_enabled
+    # Debian's own unit would listen on 127.0.0.1:10040, open to every local user.
+    assert not host.service("postfwd").is_running
+    assert not host.socket("tcp://127.0.0.1:10040").is_listening
+    directory = host.file("/var/spool/postfix/authsmtp-policy")
+    assert (directory.user, directory.group, directory.mode) == ("postfw", "postfix", 0o750)
+    sock = host.file("/var/spool/postfix/authsmtp-policy/sending-limits.sock")
+    assert sock.is_socket and (sock.user, sock.group, sock.mode & 0o777) == ("postfw", "postfix", 0o660)
+    counters = host.file("/var/spool/postfix/authsmtp-policy/counters.sock")
+    assert counters.is_socket and counters.user == "postfw" and counters.mode & 0o777 == 0o600
+    pid = host.check_output("systemctl show --value -p MainPID authsmtp-sending-limits")
+    assert host.file(f"/proc/{pid}").user == "postfw"
+    for path in ("/etc/postfix/authsmtp-sending-limits.cf", "/etc/systemd/system/authsmtp-sending-limits.service"):
+        f = host.file(path)
+        assert f.user == "root" and not f.mode & 0o022, path
+
+
+# A policy request as Postfix's smtpd sends it at the end of a message.
+POLICY_REQUEST = r"""
+import socket, sys
+login, count = sys.argv[1], sys.argv[2]
+request = ("request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\nprotocol_name=ESMTP\n"
+           "client_address=192.0.2.1\nclient_name=probe.test\nhelo_name=probe.test\n"
+           f"sender={login}\nsasl_username={login}\nrecipient=\nrecipient_count={count}\nsize=100\n\n")
+s = socket.socket(socket.AF_UNIX)
+s.connect("/var/spool/postfix/authsmtp-policy/sending-limits.sock")
+s.sendall(request.encode())
+print(s.recv(4096).decode().strip())
+"""
+
+
+def test_the_site_sending_limits_hold_any_login(host, deployed):
+    """postfwd holds a login without limits of its own at the site's recipient limit (a policy request)"""
+    if not deployed.get("sending_limits"):
+        pytest.skip("the scenario does not declare the sending limits for this host")
+    site = deployed["sending_limits"]["recipients"]
+    # Fresh names each run: a first message within the limit passes, one past it is held.
+    stamp = host.check_output("date +%s%N")
+    ask = f"python3 -c {shlex.quote(POLICY_REQUEST)}"
+    assert host.check_output(f"{ask} site-probe-{stamp}a@example.test {site}") == "action=DUNNO"
+    held = host.check_output(f"{ask} site-probe-{stamp}a@example.test 1")
+    assert held.startswith(f"action=450 4.7.1 Sending limit reached: {site} recipients in"), held
+
+
+def test_dkim_keys_are_roots_and_only_the_signer_reads_them(host, deployed):
+    """DKIM: one key per domain for the selector that signs (no other left), root 0600 in a 0700 directory; OpenDKIM
+    runs as opendkim and reads them as credentials that postfix cannot; only the submission ports have its milter"""
+    if not deployed.get("dkim"):
+        pytest.skip("the scenario does not declare DKIM for this host")
+    label = host.check_output("hostname").split(".")[0]
+    keys = sorted(f"{domain}.{label}-k1.key" for domain in deployed["dkim"]["domains"])
+    directory = host.file("/etc/authsmtp/dkim")
+    assert (directory.user, directory.group, directory.mode) == ("root", "root", 0o700)
+    assert sorted(directory.listdir()) == keys
+    for name in keys:
+        key = host.file(f"/etc/authsmtp/dkim/{name}")
+        assert (key.user, key.group, key.mode) == ("root", "root", 0o600), name
+    service = host.service("authsmtp-dkim")
+    assert service.is_running and service.is_enabled
+    assert not host.service("opendkim").is_running
+    pid = host.check_output("systemctl show --value -p MainPID authsmtp-dkim")
+    assert host.file(f"/proc/{pid}").user == "opendkim"
+    sock = host.file("/var/spool/postfix/authsmtp-dkim/dkim.sock")
+    assert sock.is_socket and sock.group == "postfix" and not sock.mode & 0o007
+    for name in keys:
+        copy = f"/run/credentials/authsmtp-dkim.service/{name}"
+        assert host.run(f"runuser -u opendkim -- test -r {copy}").rc == 0, copy
+        assert host.run(f"runuser -u postfix -- cat {copy}").rc != 0, copy
+    milters = "unix:authsmtp-milter/header-from.sock,unix:authsmtp-dkim/dkim.sock"
+    for port in (deployed["submission_port"], deployed["submissions_port"]):
+        line = host.check_output(f"postconf -P {port}/inet/smtpd_milters")
+        assert line.split("=", 1)[-1].replace(" ", "") == milters, line
+    assert host.check_output("postconf -h smtpd_milters") == ""
+
+
 def test_staging_is_private(host):
     """staging directories root, 0700"""
     for name in ("postfix", "dovecot"):
@@ -127,10 +208,5 @@ def test_journal_has_no_errors(host, deployed, program):
     if deployed.get("journal_cursor_file"):
         # A host some other software ran before (an upgrade): from then on.
         since = "--after-cursor=" + host.file(deployed["journal_cursor_file"]).content_string.strip()
-    out = host.check_output("journalctl %s --no-pager --output=json --priority=err", since)
-    lines = [
-        f"{entry.get('SYSLOG_IDENTIFIER')}: {entry.get('MESSAGE')}"
-        for entry in map(json.loads, filter(None, out.splitlines()))
-        if str(entry.get("SYSLOG_IDENTIFIER", "")).split("/")[0] == program
-    ]
-    assert lines == []
+    lines = [line for identifier, line in journal_errors(host, since) if identifier.split("/")[0] == program]
+    assert not lines, "\n".join([f"{len(lines)} error(s) from {program}:"] + lines[:20])

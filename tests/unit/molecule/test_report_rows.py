@@ -51,7 +51,8 @@ def test_every_filter_is_offered():
             "session_rows", "negative_verify_row", "delivery_rows", "smuggling_rows", "sink_rows", "cert_rows",
             "secret_row", "bad_input_row", "key_type_rows", "drift_rows", "ban_rows", "unban_rows", "expiry_rows",
             "client_config_rows", "tls_scan_rows", "handshake_rows", "renewal_rows", "strict_rows",
-            "check_certs_rows", "exactly_once_rows",
+            "check_certs_rows", "exactly_once_rows", "sending_limit_rows", "dkim_zone_rows",
+            "dkim_signature_rows", "dkim_unsigned_rows",
         ]
     )  # fmt: skip
     assert all(callable(f) for f in filters.values())
@@ -963,3 +964,90 @@ def test_exactly_once_passes_only_when_nothing_is_lost_or_duplicated():
     # Delivered although its 250 was lost with the connection: reported, not failed.
     extra = report_rows.exactly_once_rows(["<a>"], ["<a>", "<c>"], "fleet", "load", refused=1)[0]
     assert extra["status"] == "PASS" and "1 of those delivered anyway" in extra["got"]
+
+
+def test_sending_limit_rows_count_each_message_and_the_log():
+    hostvars = {
+        "mx12": {
+            "__limit_counts": {"stdout": "message-1 1 1\nmessage-3 0 0\nmessage-5 0 1"},
+            "__limit_log": {"stdout": "rule=0, id=login1-messages, user=erin@example.test, action=450 4.7.1 ..."},
+        },
+        "mx13": {"__limit_counts": {"stdout": "message-1 1 2"}, "__limit_log": {"stdout": ""}},
+    }
+    rows = report_rows.sending_limit_rows(SERVERS, hostvars)
+    assert statuses(rows) == ["PASS", "PASS", "FAIL", "PASS", "FAIL", "FAIL"]
+    assert rows[0]["check"] == "  ...message 1: arrives once"
+    assert rows[5]["got"] == "no such line"
+
+
+# --------------------------------------------------------------------------
+# rotate.yml: DKIM
+# --------------------------------------------------------------------------
+
+
+def zone(*records):
+    lines = ["; DNS records"]
+    for name, value in records:
+        chunks = [value[i : i + 255] for i in range(0, len(value), 255)]
+        lines += ["; comment", f"{name} 3600 IN TXT " + " ".join(f'"{c}"' for c in chunks)]
+    return "\n".join(lines)
+
+
+KEY1 = "v=DKIM1; k=rsa; p=" + "A" * 392
+KEY2 = "v=DKIM1; k=rsa; p=" + "B" * 392
+DKIM_HOSTVARS = {"mx12": {"authsmtp_hostname": "mx12.example.test", "authsmtp_domains": ["example.test"]}}
+SPF = ("example.test.", "v=spf1 a:mx12.example.test ~all")
+DMARC = ("_dmarc.example.test.", "v=DMARC1; p=none; rua=mailto:postmaster@example.test")
+
+
+def test_dkim_zone_rows_pass_when_the_old_key_stays_and_a_new_one_joins():
+    before = zone(("mx12-k1._domainkey.example.test.", KEY1), SPF, DMARC)
+    rotated = zone(("mx12-k1._domainkey.example.test.", KEY1), ("mx12-k2._domainkey.example.test.", KEY2), SPF, DMARC)
+    printed = "mx12-k1._domainkey.example.test. mx12-k2._domainkey.example.test. example.test. _dmarc.example.test."
+    rows = report_rows.dkim_zone_rows(["mx12"], DKIM_HOSTVARS, before, rotated, printed)
+    assert [r["status"] for r in rows] == ["PASS"] * 4, rows
+    assert rows[1]["got"] == "k1 unchanged, k2 a new key"
+
+
+def test_dkim_zone_rows_fail_when_the_old_key_changed_or_records_are_missing():
+    before = zone(("mx12-k1._domainkey.example.test.", KEY1))
+    rotated = zone(("mx12-k1._domainkey.example.test.", KEY2), ("mx12-k2._domainkey.example.test.", KEY2))
+    rows = report_rows.dkim_zone_rows(["mx12"], DKIM_HOSTVARS, before, rotated, "")
+    assert [r["status"] for r in rows] == ["PASS", "FAIL", "FAIL", "FAIL"]
+    assert rows[1]["got"] == "k1 changed or missing, k2 a new key"
+    assert rows[2]["got"].startswith("no SPF")
+    empty = report_rows.dkim_zone_rows(["mx12"], DKIM_HOSTVARS, "", "", "")
+    assert empty[0]["got"] == "no such record" and {r["status"] for r in empty} == {"FAIL"}
+
+
+def test_dkim_signature_rows_want_one_copy_verified_for_the_selector():
+    sessions = [
+        {"id": "mx12-dkim-rotated", "host": "mx12.example.test", "dkim_selector": "mx12-k2", "dkim_zone": "rotated"},
+        {"id": "mx12-dkim-signed", "host": "mx12.example.test", "dkim_selector": "mx12-k1", "dkim_zone": "before"},
+        {"id": "mx12-dkim-bdat", "host": "mx12.example.test", "dkim_selector": "mx12-k1", "dkim_zone": "before"},
+        {"id": "mx12-dkim-port-25", "host": "mx12.example.test", "dkim_unsigned_at": "bob@example.test"},
+    ]
+    lines = [
+        "mx12-dkim-rotated 1 pass d=example.test s=mx12-k2",
+        "mx12-dkim-rotated-unpublished 1 fail d=example.test s=mx12-k2 (dkimpy: missing public key)",
+        "mx12-dkim-signed 1 fail d=example.test s=mx12-k1 (dkimpy: signature does not verify)",
+    ]
+    rows = report_rows.dkim_signature_rows(lines, sessions, {"mx12.example.test": "mx12"})
+    assert [r["status"] for r in rows] == ["PASS", "PASS", "FAIL", "FAIL"]
+    assert rows[0]["expected"] == "1 pass d=example.test s=mx12-k2" and "(rotated records, dkimpy)" in rows[0]["check"]
+    assert "before mx12-k2 was made" in rows[1]["check"]
+    assert rows[3]["got"] == "no answer"
+    # A verifier that passes everything fails the negative row.
+    lines[1] = "mx12-dkim-rotated-unpublished 1 pass d=example.test s=mx12-k2"
+    rows = report_rows.dkim_signature_rows(lines, sessions, {"mx12.example.test": "mx12"})
+    assert rows[1]["status"] == "FAIL"
+
+
+def test_dkim_unsigned_rows_want_one_copy_without_a_signature():
+    hostvars = {
+        "mx12": {"__dkim_unsigned": {"results": [{"stdout": "mx12-dkim-port-25 1 0"}]}},
+        "mx13": {"__dkim_unsigned": {"results": [{"stdout": "mx13-dkim-port-25 1 1"}, {"stdout": "x 0 missing"}]}},
+    }
+    rows = report_rows.dkim_unsigned_rows(["mx12", "mx13"], hostvars)
+    assert [r["status"] for r in rows] == ["PASS", "FAIL", "FAIL"]
+    assert rows[1]["got"] == "1 copy, 1 DKIM-Signature headers"

@@ -146,3 +146,63 @@ def test_a_problem_with_a_satellite_account_names_the_satellite():
     assert any(p.startswith("authsmtp_relay_account of app2.send_as[0]: x@other.example") for p in problems), problems
     assert any(p.startswith("authsmtp_relay_account of app1.name") and "also authsmtp_users[0]" in p
                for p in problems), problems
+
+
+SITE = {"window": 3600, "messages": 200, "recipients": 1000}
+
+
+def test_sending_limits_that_hold_pass():
+    users = [{"name": "a@example.org"}, {"name": "b@example.org", "sending_limits": {"messages": 5, "recipients": 100}}]
+    assert preflight.authsmtp_sending_limit_problems(users, SITE, 100) == []
+
+
+@pytest.mark.parametrize(
+    ("site", "users", "fragment"),
+    [
+        ({**SITE, "window": 0}, [], "authsmtp_sending_limit_window is 0"),
+        ({**SITE, "messages": True}, [], "authsmtp_sending_limit_messages is True"),
+        ({**SITE, "recipients": 50}, [], "authsmtp_sending_limit_recipients is 50, below the 100 recipients"),
+        (SITE, [{"name": "a@x.org", "sending_limits": {"messages": -1}}], "[0].sending_limits.messages is -1"),
+        (SITE, [{"name": "a@x.org", "sending_limits": {"recipients": 99}}], "[0].sending_limits.recipients is 99"),
+        (SITE, [{"name": "a@x.org", "sending_limits": {"msgs": 5}}], "authsmtp_users[0].sending_limits must be a dict"),
+        (SITE, [{"name": "a@x.org", "sending_limits": 5}], "authsmtp_users[0].sending_limits must be a dict"),
+        (SITE, [{"name": "a@x.org", "sending_limits": {"recipients": 99}, "_satellite": "app1"}],
+         "authsmtp_relay_account of app1.sending_limits.recipients is 99"),
+    ],
+)
+def test_sending_limit_problems_name_the_variable(site, users, fragment):
+    problems = preflight.authsmtp_sending_limit_problems(users, site, 100)
+    assert any(fragment in p for p in problems), problems
+
+
+def test_without_a_recipient_cap_postfix_default_of_1000_counts():
+    problems = preflight.authsmtp_sending_limit_problems([], {**SITE, "recipients": 999}, 0)
+    assert "below the 1000 recipients" in problems[0]
+
+
+def test_sending_limits_are_an_allowed_user_key():
+    users = [{"name": "a@example.org", "password": "x-Secret-1", "sending_limits": {"messages": 5}}]
+    assert preflight.authsmtp_user_problems(users, ["example.org"]) == []
+
+
+def test_dkim_selectors_that_are_dns_labels_pass():
+    assert preflight.authsmtp_dkim_selector_problems("mx1-k2", ["mx1-k1", "mx1-2027a"]) == []
+
+
+@pytest.mark.parametrize(
+    ("selector", "standby", "fragment"),
+    [
+        ("mx1.k2", [], "authsmtp_dkim_selector is 'mx1.k2': use one DNS label"),
+        ("MX1", [], "authsmtp_dkim_selector is 'MX1'"),
+        ("-k1", [], "authsmtp_dkim_selector is '-k1'"),
+        ("k" * 64, [], "at most 63"),
+        (None, [], "authsmtp_dkim_selector is None"),
+        ("mx1-k2", "mx1-k1", "authsmtp_dkim_standby_selectors must be a list"),
+        ("mx1-k2", ["mx1 k1"], "authsmtp_dkim_standby_selectors[0] is 'mx1 k1'"),
+        ("mx1-k2", ["mx1-k2"], "authsmtp_dkim_standby_selectors[0] is mx1-k2, the selector that signs"),
+        ("mx1-k2", ["mx1-k1", "mx1-k1"], "authsmtp_dkim_standby_selectors[1]: mx1-k1 is listed twice"),
+    ],
+)
+def test_bad_dkim_selectors_are_named(selector, standby, fragment):
+    problems = preflight.authsmtp_dkim_selector_problems(selector, standby)
+    assert any(fragment in p for p in problems), problems
