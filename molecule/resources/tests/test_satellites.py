@@ -55,6 +55,17 @@ def test_hubs_are_verified(host):
     assert values == ["secure", f"{MAP_DIR}/hubs-ca.pem", "yes", "yes"]
 
 
+def test_one_login_carries_many_messages(host):
+    """TLS connections to the hubs are kept and reused: deliveries over a connection already logged in"""
+    assert host.check_output("postconf -h smtp_tls_connection_reuse") == "yes"
+    assert host.run("postconf -M tlsproxy/unix").stdout.split()[:2] == ["tlsproxy", "unix"]
+    sent = host.check_output("journalctl -q --boot -t postfix/smtp -o cat --grep 'status=sent' || true").splitlines()
+    reused = [line for line in sent if "conn_use=" in line]
+    assert sent, "the satellite has relayed nothing"
+    # How many depends on timing (a flushed queue: most; a trickle: some).
+    assert reused, f"none of {len(sent)} deliveries went over a reused connection"
+
+
 def test_the_queue_is_empty(host):
     """the queue is empty"""
     assert host.check_output("postqueue -j") == ""
