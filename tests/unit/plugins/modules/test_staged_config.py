@@ -122,6 +122,17 @@ def test_the_checker_sees_a_copy_of_the_whole_root(capsys, args, root):
     assert code == 0 and result["changed"]
 
 
+def test_links_in_root_are_staged_as_what_they_point_to(capsys, args, root, tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.write_text("shipped\n")
+    os.symlink(outside, root / "makedefs.out")
+    os.symlink(tmp_path / "gone", root / "dangling")
+    no_link = "sh -c 'test ! -L {staging}/makedefs.out && grep -q shipped {staging}/makedefs.out'"
+    code, result = run(capsys, dict(args, check=[no_link], stage_copy_of_root=True))
+    assert code == 0 and result["changed"]
+    assert os.path.islink(root / "makedefs.out"), "the live link is left alone"
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
