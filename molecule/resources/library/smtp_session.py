@@ -233,7 +233,8 @@ targets:
   description:
     - "Per target of O(targets), in their order, C(host), C(port), C(sent) (messages tried),
       C(accepted) (250 after the end of data), C(accepted_ids) (the Message-ID of each of those, where the scenarios
-      count them) and C(failures) (C(#N: reason) for each message that was not)."
+      count them), C(failures) (C(#N: reason) for each message that was not) and C(first_accepted_at) (when the
+      first 250 came, in seconds since the epoch; null if none did)."
   returned: mode is load
   type: list
   elements: dict
@@ -722,20 +723,22 @@ def send_one(params, target, serial):
 
 
 def run_target(params, target, deadline):
-    accepted, accepted_ids, failures, serial = 0, [], [], 0
+    accepted, accepted_ids, failures, serial, first_accepted_at = 0, [], [], 0, None
     while time.monotonic() < deadline and not os.path.exists(params["stop_file"]):
         serial += 1
         try:
             send_one(params, target, serial)
             accepted += 1
             accepted_ids.append(load_message_id(params, target, serial))
+            if first_accepted_at is None:
+                first_accepted_at = time.time()
         except ProbeError as exc:
             failures.append(f"#{serial}: {exc.msg}")
         except (SessionError, OSError) as exc:
             failures.append(f"#{serial}: {exc}")
         time.sleep(params["interval"])
     return {"host": target["host"], "port": target["port"], "sent": serial, "accepted": accepted,
-            "accepted_ids": accepted_ids, "failures": failures}
+            "accepted_ids": accepted_ids, "failures": failures, "first_accepted_at": first_accepted_at}
 
 
 def run_load(params):

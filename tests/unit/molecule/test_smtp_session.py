@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import time
 from email import message_from_bytes
 
 import pytest
@@ -423,6 +424,8 @@ def test_load_counts_until_the_stop_file(capsys, serve, pki, tmp_path):
     assert result["token"] == "renewal-1"
     first, second = result["targets"]
     ids = [f"<load-renewal-1-localhost-{counted.port}-{n}@client.test>" for n in range(1, 6)]
+    started = first.pop("first_accepted_at")
+    assert isinstance(started, float) and abs(time.time() - started) < 30
     assert first == {"host": "localhost", "port": counted.port, "sent": 5, "accepted": 5, "accepted_ids": ids,
                      "failures": []}
     assert second["failures"] == [] and second["sent"] == second["accepted"] == len(other.handler.messages) >= 1
@@ -449,7 +452,7 @@ def test_load_reports_every_failure_with_its_reason(capsys, serve, pki, tmp_path
         ("the certificate does not verify for localhost: ", "AUTH: 535 5.7.8 Authentication credentials invalid"),
         strict=True,
     ):
-        assert target["sent"] >= 1 and target["accepted"] == 0
+        assert target["sent"] >= 1 and target["accepted"] == 0 and target["first_accepted_at"] is None
         assert len(target["failures"]) == target["sent"]
         assert target["failures"][0].startswith(f"#1: {reason}")
     assert server.handler.messages == []
