@@ -40,9 +40,13 @@ fi
 mkdir -p .cache/collections/ansible_collections/mailops
 ln -sfn "$repo" .cache/collections/ansible_collections/mailops/authsmtp
 
-# Downloaded .deb files are shared by all test hosts of a release.
+# Downloaded .deb files are shared by the test hosts of a release. apt
+# does not wait for another host's lock on the directory, so two hosts of
+# one release that install at the same moment use two of them (-2).
 cache="${AUTHSMTP_CACHE_DIR:-/var/cache/authsmtp}"
-mkdir -p "$cache/apt-bookworm/partial" "$cache/apt-trixie/partial"
+for dir in apt-bookworm apt-trixie apt-bookworm-2 apt-trixie-2; do
+    mkdir -p "$cache/$dir/partial"
+done
 
 molecule/resources/build-image.sh bookworm
 molecule/resources/build-image.sh trixie
