@@ -100,6 +100,12 @@ options:
       - Seconds to wait after each message, per target (O(mode=load)).
     type: float
     default: 0.2
+  max_accepted:
+    description:
+      - O(mode=load) stops sending to a target once it has accepted this many messages (C(0), never). A poller
+        that only needs to see a server accept mail again then stops loading it.
+    type: int
+    default: 0
 attributes:
   check_mode:
     support: none
@@ -285,6 +291,7 @@ def argument_spec():
         stop_file=dict(type="path"),
         max_seconds=dict(type="float", default=600),
         interval=dict(type="float", default=0.2),
+        max_accepted=dict(type="int", default=0),
     )
 
 
@@ -725,6 +732,8 @@ def send_one(params, target, serial):
 def run_target(params, target, deadline):
     accepted, accepted_ids, failures, serial, first_accepted_at = 0, [], [], 0, None
     while time.monotonic() < deadline and not os.path.exists(params["stop_file"]):
+        if params["max_accepted"] and accepted >= params["max_accepted"]:
+            break
         serial += 1
         try:
             send_one(params, target, serial)

@@ -439,6 +439,17 @@ def test_load_counts_until_the_stop_file(capsys, serve, pki, tmp_path):
     assert PASSWORD not in out
 
 
+def test_load_stops_a_target_at_max_accepted(capsys, serve, pki, tmp_path):
+    server = serve(tls_context=pki["context"]())
+    target = {"host": "localhost", "port": server.port, "tls": "starttls", "cafile": pki["ca_file"]}
+    rc, result, _ = run_module(capsys, **load_args(tmp_path, target, max_accepted=3))
+    assert rc == 0
+    (counts,) = result["targets"]
+    # It stopped long before max_seconds (30) and without the stop file.
+    assert (counts["sent"], counts["accepted"], counts["failures"]) == (3, 3, [])
+    assert len(server.handler.messages) == 3
+
+
 def test_load_reports_every_failure_with_its_reason(capsys, serve, pki, tmp_path):
     server = serve(tls_context=pki["context"]())
     targets = [
