@@ -271,6 +271,46 @@ def authsmtp_dkim_selector_problems(selector, standby=()):
     return problems
 
 
+# What libpq's connection strings (Dovecot 2.3's connect, Dovecot 2.4's
+# parameters) would need quoted: refused instead, with the fix named.
+_CONNINFO_UNSAFE = re.compile(r"[\s'\"\\]")
+
+
+def authsmtp_user_store_problems(settings, password_variable):
+    """The shared store's settings as one role reads them: ``settings`` has ``host``, ``ca_file``
+    and ``password`` (of ``password_variable``); a key left out is not checked. Never echoes
+    the password."""
+    problems = []
+    host = settings.get("host") or ""
+    if "host" not in settings:
+        pass
+    elif not host:
+        problems.append(
+            "authsmtp_user_store_host is empty: set the name on the certificate of the PostgreSQL server, "
+            "such as db.example.org"
+        )
+    elif not _DOMAIN.match(host):
+        problems.append(
+            f"authsmtp_user_store_host must be the host name on the store's certificate, in lower case; got {host!r}"
+        )
+    if "ca_file" in settings and not settings["ca_file"]:
+        problems.append(
+            "authsmtp_user_store_ca_file is empty: set the CA certificate (a file on the controller) that the "
+            "store's certificate chains to, so that the servers verify it"
+        )
+    password = settings.get("password") or ""
+    if "password" not in settings:
+        pass
+    elif not password:
+        problems.append(f"{password_variable} is empty: set the password of its database role (in a vault)")
+    elif _CONNINFO_UNSAFE.search(password) or len(password) < 16:
+        problems.append(
+            f"{password_variable} must be at least 16 characters without spaces, quotes or backslashes "
+            "(connection strings would need them quoted); generate one, e.g. with `openssl rand -base64 32`"
+        )
+    return problems
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -282,4 +322,5 @@ class FilterModule:
             "authsmtp_dkim_selector_problems": authsmtp_dkim_selector_problems,
             "authsmtp_network_problems": authsmtp_network_problems,
             "authsmtp_relay_accounts": authsmtp_relay_accounts,
+            "authsmtp_user_store_problems": authsmtp_user_store_problems,
         }

@@ -297,15 +297,17 @@ def normalize_password_hash(value, label):
 class UserSpec:
     """A validated entry of the module's ``users`` option."""
 
-    __slots__ = ("index", "name", "state", "scheme", "password", "password_hash")
+    __slots__ = ("index", "name", "state", "scheme", "password", "password_hash", "send_as")
 
-    def __init__(self, index, name, state, scheme=None, password=None, password_hash=None):
+    def __init__(self, index, name, state, scheme=None, password=None, password_hash=None, send_as=()):
         self.index = index
         self.name = name
         self.state = state
         self.scheme = scheme
         self.password = password
         self.password_hash = password_hash
+        # Extra envelope senders, lowercased, sorted and unique (stored by the postgresql backend only).
+        self.send_as = send_as
 
     def __repr__(self):
         # Keep secrets out of reprs (pytest failure output, tracebacks).
@@ -340,6 +342,7 @@ def validate_users(users, default_scheme="SHA512-CRYPT"):
             # password/password_hash do not matter for removal and are ignored.
             specs.append(UserSpec(index, name, state))
             continue
+        send_as = _normalize_send_as(user.get("send_as"), f"{prefix}.send_as")
 
         password = user.get("password")
         password_hash = user.get("password_hash")
@@ -359,7 +362,7 @@ def validate_users(users, default_scheme="SHA512-CRYPT"):
                     f"{prefix}.scheme: {user_scheme} does not match the {{{hash_scheme}}} prefix of password_hash "
                     f"for {name!r}; drop 'scheme' or make them agree"
                 )
-            specs.append(UserSpec(index, name, state, hash_scheme, password_hash=password_hash))
+            specs.append(UserSpec(index, name, state, hash_scheme, password_hash=password_hash, send_as=send_as))
             continue
 
         scheme = user_scheme or default_scheme
@@ -377,8 +380,37 @@ def validate_users(users, default_scheme="SHA512-CRYPT"):
                 f"{prefix}.password: the password for {name!r} is longer than {BCRYPT_MAX_PASSWORD_BYTES} bytes, "
                 "which BLF-CRYPT (bcrypt) cannot hash; use a shorter password or SHA512-CRYPT or ARGON2ID"
             )
-        specs.append(UserSpec(index, name, state, scheme, password=password))
+        specs.append(UserSpec(index, name, state, scheme, password=password, send_as=send_as))
     return specs
+
+
+def _normalize_send_as(value, label):
+    """Validate a user's ``send_as`` list; return its addresses lowercased, unique and sorted, as a tuple."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise PasswdFileError(f"{label}: must be a list of addresses (local@domain)")
+    return tuple(sorted({normalize_login(address, f"{label}[{i}]") for i, address in enumerate(value)}))
+
+
+def wanted_field(spec, stored, hasher):
+    """The ``{SCHEME}hash`` field to store for the present user ``spec``, or None when ``stored`` is right.
+
+    ``stored`` is the stored password field, None for a new user. A
+    precomputed hash is compared as text (the stored prefix uppercased, as
+    in the wanted value); a plaintext password is verified against the
+    stored hash first and hashed only when it does not match, so a run with
+    unchanged passwords never rewrites a hash. This is the one place of that
+    rule for every store.
+    """
+    if spec.password_hash is not None:
+        if stored is None:
+            return spec.password_hash
+        scheme, rest = split_scheme(stored)
+        return None if (f"{{{scheme}}}{rest}" if scheme else stored) == spec.password_hash else spec.password_hash
+    if stored is not None and hasher.verify(spec.scheme, spec.password, stored):
+        return None
+    return hasher.hash(spec.scheme, spec.password)
 
 
 # --------------------------------------------------------------------------
@@ -539,23 +571,14 @@ def plan(old_text, specs, hasher, exclusive=False, source="passwd-file"):
                 removed.append(spec.name)
             continue
 
-        # The '{SCHEME}hash' field we want. For a plaintext password it is only
-        # computed when the stored hash does not verify.
-        wanted = spec.password_hash
         if not existing:
-            appended.append(Line.entry(spec.name, wanted or hasher.hash(spec.scheme, spec.password)))
+            appended.append(Line.entry(spec.name, wanted_field(spec, None, hasher)))
             added.append(spec.name)
             continue
 
         first, duplicates = existing[0], existing[1:]
-        if wanted is not None:
-            scheme, rest = split_scheme(first.password)
-            # Compare with the stored prefix uppercased, as in the wanted value.
-            needs_password = (f"{{{scheme}}}{rest}" if scheme else first.password) != wanted
-        else:
-            needs_password = not hasher.verify(spec.scheme, spec.password, first.password)
-            if needs_password:
-                wanted = hasher.hash(spec.scheme, spec.password)
+        wanted = wanted_field(spec, first.password, hasher)
+        needs_password = wanted is not None
         renamed = first.name != spec.name
         if needs_password or renamed:
             new_line = Line.entry(spec.name, wanted if needs_password else first.password, first.rest)

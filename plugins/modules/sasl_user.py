@@ -6,10 +6,17 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: sasl_user
-short_description: Manage SMTP AUTH users in a Dovecot passwd-file
+short_description: Manage SMTP AUTH users in a Dovecot passwd-file or the PostgreSQL user store
 description:
   - Adds, updates and removes users in the passwd-file that Dovecot's auth service reads, and that Postfix uses
-    for SMTP AUTH through Dovecot SASL.
+    for SMTP AUTH through Dovecot SASL; or, with O(backend=postgresql), in the table C(authsmtp.users) of the
+    PostgreSQL user store that the C(mailops.authsmtp.user_store) role creates, which Dovecot and Postfix of
+    every server read.
+  - Both stores follow the same rules, described below for the file. A plaintext password is verified against
+    the stored hash before anything is re-hashed, and nothing changes if any input is wrong.
+  - With O(backend=postgresql), every change of one run is made in one transaction (all or nothing), which holds
+    a lock on the table so that two runs never decide on the same rows at once; C(send_as) is stored with each
+    user, and the diff lists users sorted by name.
   - New users are appended as C(name:{SCHEME}hash::::::), that is the user name, the password field and six empty
     fields (uid, gid, gecos, home, shell, extra fields).
   - Existing lines keep their position. Comments, blank lines, and the uid/gid/gecos/home/shell/extra fields of
@@ -34,6 +41,48 @@ attributes:
     support: full
     platforms: posix
 options:
+  backend:
+    description:
+      - Where the users are kept.
+      - V(passwd-file) is the file O(path); O(owner), O(group), O(mode) and O(backup) apply to it.
+      - V(postgresql) is the user store's database O(database), reached with the O(login_user) options.
+    type: str
+    choices: [passwd-file, postgresql]
+    default: passwd-file
+  database:
+    description: Name of the user store's database (O(backend=postgresql)).
+    type: str
+    default: authsmtp
+  login_user:
+    description: Database role the module connects as (O(backend=postgresql)); it must own C(authsmtp.users).
+    type: str
+    default: postgres
+  login_password:
+    description: Password of O(login_user); empty for peer authentication over the Unix socket.
+    type: str
+    default: ''
+  login_host:
+    description: Host of the database server; empty connects over the Unix socket in O(login_unix_socket).
+    type: str
+    default: ''
+  login_port:
+    description: Port of the database server.
+    type: int
+    default: 5432
+  login_unix_socket:
+    description: Directory of the database server's Unix socket, used when O(login_host) is empty.
+    type: path
+    default: /var/run/postgresql
+  ssl_mode:
+    description:
+      - libpq's C(sslmode) for a connection over the network (O(login_host)). The default verifies the server's
+        certificate and name against O(ca_cert).
+    type: str
+    choices: [disable, allow, prefer, require, verify-ca, verify-full]
+    default: verify-full
+  ca_cert:
+    description: CA certificate that the database server's certificate must chain to, for O(ssl_mode).
+    type: path
   path:
     description:
       - Path of the passwd-file. It is created if it does not exist; its directory must exist.
@@ -75,6 +124,13 @@ options:
           - The entry is rewritten only if the stored password field differs from this value.
           - Mutually exclusive with O(users[].password).
         type: str
+      send_as:
+        description:
+          - Extra envelope sender addresses this user may send as, stored with the user by
+            O(backend=postgresql) (Postfix's sender login map reads them there).
+          - With O(backend=passwd-file) it must be empty; the postfix role writes its own maps.
+        type: list
+        elements: str
       scheme:
         description:
           - Scheme for this user's O(users[].password); overrides O(scheme).
@@ -149,6 +205,7 @@ options:
     type: int
     default: 3
 requirements:
+  - psycopg2, for O(backend=postgresql) (Debian package C(python3-psycopg2))
   - passlib >= 1.7.4 (Debian package C(python3-passlib)) or libpass >= 1.9
   - bcrypt, for C(BLF-CRYPT) (Debian package C(python3-bcrypt))
   - argon2-cffi, for C(ARGON2ID) (Debian package C(python3-argon2))
@@ -279,8 +336,10 @@ diff:
 
 # Ansible modules keep their documentation first, hence the late imports.
 import os  # noqa: E402
+import traceback  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible_collections.mailops.authsmtp.plugins.module_utils import user_store_pgsql  # noqa: E402
 from ansible_collections.mailops.authsmtp.plugins.module_utils.files import read_bytes, write_atomically  # noqa: E402
 from ansible_collections.mailops.authsmtp.plugins.module_utils.passwd_file import (  # noqa: E402
     DEFAULT_ARGON2_MEMORY_COST,
@@ -301,6 +360,19 @@ from ansible_collections.mailops.authsmtp.plugins.module_utils.passwd_file impor
 
 def argument_spec():
     return dict(
+        backend=dict(type="str", default="passwd-file", choices=["passwd-file", "postgresql"]),
+        database=dict(type="str", default="authsmtp"),
+        login_user=dict(type="str", default="postgres"),
+        login_password=dict(type="str", default="", no_log=True),
+        login_host=dict(type="str", default=""),
+        login_port=dict(type="int", default=5432),
+        login_unix_socket=dict(type="path", default="/var/run/postgresql"),
+        ssl_mode=dict(
+            type="str",
+            default="verify-full",
+            choices=["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+        ),
+        ca_cert=dict(type="path"),
         path=dict(type="path", default="/etc/dovecot/users"),
         users=dict(
             type="list",
@@ -310,6 +382,7 @@ def argument_spec():
                 name=dict(type="str", required=True),
                 password=dict(type="str", no_log=True),
                 password_hash=dict(type="str", no_log=True),
+                send_as=dict(type="list", elements="str"),
                 # Validated by passwd_file.validate_users, which names the user in its message.
                 scheme=dict(type="str"),
                 state=dict(type="str", default="present", choices=["present", "absent"]),
@@ -346,6 +419,90 @@ def invocation(params):
     return {"module_args": dict(params, users=users)}
 
 
+try:
+    import psycopg2
+except ImportError:
+    psycopg2 = None
+    PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
+else:
+    PSYCOPG2_IMPORT_ERROR = None
+
+
+def make_hasher(params):
+    return Hasher(
+        sha512_rounds=params["sha512_rounds"],
+        bcrypt_cost=params["bcrypt_cost"],
+        argon2_memory_cost=params["argon2_memory_cost"],
+        argon2_time_cost=params["argon2_time_cost"],
+    )
+
+
+def connect(params):
+    """A psycopg2 connection to the user store, as the login_ options say."""
+    kwargs = dict(dbname=params["database"], user=params["login_user"], connect_timeout=10)
+    if params["login_password"]:
+        kwargs["password"] = params["login_password"]
+    if params["login_host"]:
+        kwargs.update(host=params["login_host"], port=params["login_port"], sslmode=params["ssl_mode"])
+        if params["ca_cert"]:
+            kwargs["sslrootcert"] = params["ca_cert"]
+    else:
+        kwargs.update(host=params["login_unix_socket"], port=params["login_port"])
+    return psycopg2.connect(**kwargs)
+
+
+def run_postgresql(module, echo):
+    """The postgresql backend: plan against the locked table, apply in the same transaction, commit."""
+    params = module.params
+    if psycopg2 is None:
+        module.fail_json(
+            msg=missing_required_lib("psycopg2", reason="to reach the user store (Debian: python3-psycopg2)"),
+            exception=PSYCOPG2_IMPORT_ERROR,
+            invocation=echo,
+        )
+    try:
+        hasher = make_hasher(params)
+        specs = validate_users(params["users"], params["scheme"])
+    except PasswdFileError as exc:
+        module.fail_json(msg=str(exc), invocation=echo)
+    where = f"database {params['database']} as {params['login_user']}"
+    try:
+        connection = connect(params)
+    except psycopg2.Error as exc:
+        # libpq's own words (host, port, SSL, authentication), never a password.
+        module.fail_json(msg=f"cannot connect to {where}: {str(exc).strip()}", invocation=echo)
+    try:
+        with connection.cursor() as cursor:
+            stored = user_store_pgsql.read(cursor)
+            row_plan = user_store_pgsql.plan(stored, specs, hasher, exclusive=params["exclusive"])
+            if row_plan.changed and not module.check_mode:
+                user_store_pgsql.apply(cursor, row_plan)
+        if module.check_mode:
+            connection.rollback()
+        else:
+            connection.commit()
+    except PasswdFileError as exc:
+        connection.rollback()
+        module.fail_json(msg=str(exc), invocation=echo)
+    except psycopg2.Error as exc:
+        connection.rollback()
+        hint = " (run the mailops.authsmtp.user_store role first)" if exc.pgcode == "42P01" else ""
+        module.fail_json(msg=f"{where}: {str(exc).strip()}{hint}; nothing was changed", invocation=echo)
+    finally:
+        connection.close()
+    result = dict(
+        changed=row_plan.changed,
+        users_added=row_plan.added,
+        users_updated=row_plan.updated,
+        users_removed=row_plan.removed,
+        counts=row_plan.counts,
+    )
+    if module._diff:
+        header = f"{params['database']}:{user_store_pgsql.TABLE}"
+        result["diff"] = dict(before=row_plan.before, after=row_plan.after, before_header=header, after_header=header)
+    module.exit_json(invocation=echo, **result)
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
@@ -361,6 +518,17 @@ def main():
             invocation=echo,
         )
 
+    if params["backend"] == "postgresql":
+        run_postgresql(module, echo)
+        return
+    for index, user in enumerate(params["users"] or []):
+        if user.get("send_as"):
+            module.fail_json(
+                msg=f"users[{index}].send_as: the passwd-file keeps no send_as; with backend=passwd-file the "
+                "postfix role writes the sender maps, so leave send_as out here (or use backend=postgresql)",
+                invocation=echo,
+            )
+
     path = params["path"]
     if os.path.islink(path):
         # Update the link's target; atomic_move would replace the link itself.
@@ -370,12 +538,7 @@ def main():
     try:
         validate_mode(params["mode"])
         validate_owner_group(params["owner"], params["group"])
-        hasher = Hasher(
-            sha512_rounds=params["sha512_rounds"],
-            bcrypt_cost=params["bcrypt_cost"],
-            argon2_memory_cost=params["argon2_memory_cost"],
-            argon2_time_cost=params["argon2_time_cost"],
-        )
+        hasher = make_hasher(params)
         specs = validate_users(params["users"], params["scheme"])
         directory = os.path.dirname(path) or "."
         if not os.path.isdir(directory):
@@ -416,9 +579,7 @@ def main():
                     result["backup_file"] = module.backup_local(path)
                 except Exception as exc:
                     module.fail_json(msg=f"cannot back up {path}: {exc}", invocation=echo)
-            write_atomically(
-                module, path, result_plan.new_text.encode("utf-8", errors="surrogateescape"), file_args
-            )
+            write_atomically(module, path, result_plan.new_text.encode("utf-8", errors="surrogateescape"), file_args)
 
     if module._diff:
         content_diff = dict(

@@ -58,7 +58,19 @@ def test_keys_are_root_only(host, deployed):
 
 
 def test_password_file_is_readable_by_dovecot_only(host, deployed):
-    """password file root:dovecot 0640"""
+    """password file root:dovecot 0640; with the shared store, no password file, and its connection files root:service 0640"""
+    if deployed.get("user_store") == "postgresql":
+        assert not host.file(deployed["passwd_file"]).exists
+        secrets = {
+            "/etc/dovecot/authsmtp-sql.conf.ext": "dovecot",
+            "/etc/postfix/authsmtp/store-mailboxes.cf": "postfix",
+            "/etc/postfix/authsmtp/store-sender-logins.cf": "postfix",
+            "/etc/postfix/authsmtp/store-unauthenticated-senders.cf": "postfix",
+        }
+        for path, group in secrets.items():
+            f = host.file(path)
+            assert (f.exists, f.user, f.group, f.mode) == (True, "root", group, 0o640), path
+        return
     f = host.file(deployed["passwd_file"])
     assert (f.user, f.group, f.mode) == ("root", "dovecot", 0o640)
 
@@ -73,9 +85,12 @@ def test_password_file_is_readable_by_dovecot_only(host, deployed):
         "/etc/dovecot/dovecot.conf",
     ],
 )
-def test_configuration_is_root_owned_and_not_writable_by_others(host, path):
-    """root:root 0644"""
+def test_configuration_is_root_owned_and_not_writable_by_others(host, deployed, path):
+    """root:root 0644 (the user tables only with the password file: the shared store replaces them)"""
     f = host.file(path)
+    if deployed.get("user_store") == "postgresql" and path.startswith("/etc/postfix/authsmtp/"):
+        assert not f.exists, f"{path} stayed behind after the move to the shared store"
+        return
     assert (f.user, f.group, f.mode) == ("root", "root", 0o644)
 
 

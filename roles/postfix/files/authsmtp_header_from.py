@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from email.errors import ObsoleteHeaderDefect
@@ -164,6 +165,53 @@ class Table:
         return self.table
 
 
+class PostmapTable:
+    """A table of another type, such as the shared user store's ``pgsql:`` table, asked key by key
+    with ``postmap -q``, as Postfix itself would ask it; current() gives a fresh lookup per message."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def current(self):
+        return PostmapLookup(self.name)
+
+
+class PostmapLookup:
+    """The ``in`` and ``[]`` of a parse_table() result, answered by ``postmap -q``; a failed lookup
+    (the database down) raises LookupError, which the milter answers with a temporary error."""
+
+    def __init__(self, name, run=subprocess.run):
+        self.name = name
+        self.run = run
+        self.answers = {}
+
+    def get(self, key):
+        if key not in self.answers:
+            done = self.run(["postmap", "-q", key, self.name], capture_output=True, text=True, timeout=30, check=False)
+            if done.returncode == 0:
+                self.answers[key] = frozenset(v.lower() for v in re.split(r"[\s,]+", done.stdout.strip()) if v)
+            elif done.returncode == 1 and "fatal:" not in done.stderr:
+                self.answers[key] = None
+            else:
+                raise LookupError(f"postmap -q {key} {self.name}: {done.stderr.strip() or done.returncode}")
+        return self.answers[key]
+
+    def __contains__(self, key):
+        return self.get(key) is not None
+
+    def __getitem__(self, key):
+        return self.get(key)
+
+
+def open_table(name):
+    """The sender login table: a texthash file (a path, or ``texthash:path``), or any other Postfix table."""
+    if name.startswith("/"):
+        return Table(name)
+    if name.startswith("texthash:"):
+        return Table(name.removeprefix("texthash:"))
+    return PostmapTable(name)
+
+
 def log(message):
     print(message, file=sys.stderr, flush=True)
 
@@ -171,7 +219,7 @@ def log(message):
 def run(socket, table_path, delimiters, timeout):  # pragma: no cover - needs libmilter; the scenarios prove it
     import Milter
 
-    table = Table(table_path)
+    table = open_table(table_path)
 
     class HeaderFrom(Milter.Base):
         def __init__(self):
@@ -197,7 +245,12 @@ def run(socket, table_path, delimiters, timeout):  # pragma: no cover - needs li
             if current is None:
                 self.setreply("451", "4.3.0", "sender table unavailable, try again later")
                 return Milter.TEMPFAIL
-            verdict = check(self.login, self.headers, current, delimiters)
+            try:
+                verdict = check(self.login, self.headers, current, delimiters)
+            except LookupError as exc:
+                log(f"{self.getsymval('i') or '-'}: sender table unavailable: {exc}")
+                self.setreply("451", "4.3.0", "sender table unavailable, try again later")
+                return Milter.TEMPFAIL
             if verdict.accepted:
                 return Milter.ACCEPT
             log(f"{self.getsymval('i') or '-'}: refused login={self.login}: {verdict.text}")
@@ -213,7 +266,11 @@ def run(socket, table_path, delimiters, timeout):  # pragma: no cover - needs li
 def main(argv=None):  # pragma: no cover - the service's entry point
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--socket", required=True, help="path of the unix socket Postfix connects to")
-    parser.add_argument("--table", required=True, help="the texthash file of smtpd_sender_login_maps")
+    parser.add_argument(
+        "--table",
+        required=True,
+        help="smtpd_sender_login_maps: its texthash file, or a Postfix table such as pgsql:/etc/postfix/x.cf",
+    )
     parser.add_argument("--delimiters", default="+", help="Postfix's recipient_delimiter")
     parser.add_argument("--timeout", type=int, default=60)
     args = parser.parse_args(argv)
