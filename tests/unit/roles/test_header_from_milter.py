@@ -118,3 +118,50 @@ def test_table_is_read_again_when_it_changes(tmp_path):
     assert milter.owners(table.current(), "ceo@example.test") == {"carol@example.test"}
     path.unlink()
     assert table.current() is None
+
+
+class FakePostmap:
+    """subprocess.run for `postmap -q KEY TABLE`: answers from a dict, or fails like a database that is down."""
+
+    def __init__(self, answers, down=False):
+        self.answers = answers
+        self.down = down
+        self.asked = []
+
+    def __call__(self, argv, **kwargs):
+        from types import SimpleNamespace
+
+        assert argv[:2] == ["postmap", "-q"] and kwargs.get("check") is False
+        self.asked.append(argv[2])
+        if self.down:
+            return SimpleNamespace(returncode=1, stdout="", stderr="postmap: fatal: table pgsql:x.cf: query error\n")
+        if argv[2] in self.answers:
+            return SimpleNamespace(returncode=0, stdout=self.answers[argv[2]] + "\n", stderr="")
+        return SimpleNamespace(returncode=1, stdout="", stderr="")
+
+
+def test_a_table_of_another_type_is_asked_with_postmap_key_by_key():
+    run = FakePostmap({"sales@example.test": "alice@example.test, bob@example.test"})
+    lookup = milter.PostmapLookup("pgsql:/etc/postfix/authsmtp/store-sender-logins.cf", run=run)
+    assert milter.owners(lookup, "sales+x@example.test") == {"alice@example.test", "bob@example.test"}
+    assert milter.owners(lookup, "nobody@example.test") == frozenset()
+    # Each key once per message, in Postfix's order.
+    assert run.asked == ["sales+x@example.test", "sales@example.test", "nobody@example.test", "@example.test"]
+
+
+def test_a_store_that_is_down_is_a_lookup_error_not_an_unowned_address():
+    lookup = milter.PostmapLookup("pgsql:/x.cf", run=FakePostmap({}, down=True))
+    with pytest.raises(LookupError, match="query error"):
+        milter.owners(lookup, "alice@example.test")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("/etc/postfix/authsmtp/sender_logins", "Table"),
+        ("texthash:/etc/postfix/authsmtp/sender_logins", "Table"),
+        ("pgsql:/etc/postfix/authsmtp/store-sender-logins.cf", "PostmapTable"),
+    ],
+)
+def test_open_table_reads_texthash_itself_and_asks_postmap_for_the_rest(name, kind):
+    assert type(milter.open_table(name)).__name__ == kind

@@ -13,9 +13,7 @@ def test_known_variables_come_from_the_argument_specs():
 
 def test_misspelled_variable_gets_a_suggestion():
     problems = preflight.authsmtp_unknown_variables(["authsmtp_domians", "authsmtp_hostname", "other_var"])
-    assert problems == [
-        "authsmtp_domians is not a variable of mailops.authsmtp (did you mean authsmtp_domains?)"
-    ]
+    assert problems == ["authsmtp_domians is not a variable of mailops.authsmtp (did you mean authsmtp_domains?)"]
 
 
 def test_unrelated_unknown_variable_points_at_the_docs():
@@ -144,8 +142,9 @@ def test_a_problem_with_a_satellite_account_names_the_satellite():
     ]
     problems = preflight.authsmtp_user_problems(users, ["example.org"])
     assert any(p.startswith("authsmtp_relay_account of app2.send_as[0]: x@other.example") for p in problems), problems
-    assert any(p.startswith("authsmtp_relay_account of app1.name") and "also authsmtp_users[0]" in p
-               for p in problems), problems
+    assert any(
+        p.startswith("authsmtp_relay_account of app1.name") and "also authsmtp_users[0]" in p for p in problems
+    ), problems
 
 
 SITE = {"window": 3600, "messages": 200, "recipients": 1000}
@@ -166,8 +165,11 @@ def test_sending_limits_that_hold_pass():
         (SITE, [{"name": "a@x.org", "sending_limits": {"recipients": 99}}], "[0].sending_limits.recipients is 99"),
         (SITE, [{"name": "a@x.org", "sending_limits": {"msgs": 5}}], "authsmtp_users[0].sending_limits must be a dict"),
         (SITE, [{"name": "a@x.org", "sending_limits": 5}], "authsmtp_users[0].sending_limits must be a dict"),
-        (SITE, [{"name": "a@x.org", "sending_limits": {"recipients": 99}, "_satellite": "app1"}],
-         "authsmtp_relay_account of app1.sending_limits.recipients is 99"),
+        (
+            SITE,
+            [{"name": "a@x.org", "sending_limits": {"recipients": 99}, "_satellite": "app1"}],
+            "authsmtp_relay_account of app1.sending_limits.recipients is 99",
+        ),
     ],
 )
 def test_sending_limit_problems_name_the_variable(site, users, fragment):
@@ -206,3 +208,22 @@ def test_dkim_selectors_that_are_dns_labels_pass():
 def test_bad_dkim_selectors_are_named(selector, standby, fragment):
     problems = preflight.authsmtp_dkim_selector_problems(selector, standby)
     assert any(fragment in p for p in problems), problems
+
+
+def test_user_store_settings_name_the_variable_and_never_the_password():
+    problems = preflight.authsmtp_user_store_problems(
+        {"host": "", "ca_file": "", "password": "short pw"}, "authsmtp_user_store_dovecot_password"
+    )
+    assert [p.split(" ")[0] for p in problems] == [
+        "authsmtp_user_store_host",
+        "authsmtp_user_store_ca_file",
+        "authsmtp_user_store_dovecot_password",
+    ]
+    assert not any("short pw" in p for p in problems)
+
+
+def test_user_store_settings_that_are_right_or_left_out_pass():
+    good = {"host": "db.example.test", "ca_file": "/x/ca.crt", "password": "A" * 24}
+    assert preflight.authsmtp_user_store_problems(good, "v") == []
+    assert preflight.authsmtp_user_store_problems({"password": "B" * 16}, "v") == []
+    assert preflight.authsmtp_user_store_problems({"host": "DB.example.test"}, "v")

@@ -507,6 +507,81 @@ def test_missing_passlib(capsys, args, monkeypatch):
     assert "python3-passlib" in result["msg"]
 
 
+def test_the_passwd_file_keeps_no_send_as(capsys, args, users_file):
+    args["users"] = [{"name": "alice@example.test", "password": ALICE_PW, "send_as": ["sales@example.test"]}]
+    rc, result, raw = run_module(capsys, args)
+    assert rc == 1 and result["msg"].startswith("users[0].send_as: the passwd-file keeps no send_as")
+    assert not users_file.exists()
+    assert_no_secrets(raw)
+
+
+def test_the_postgresql_backend_names_its_missing_driver(capsys, args, monkeypatch):
+    monkeypatch.setattr(sasl_user, "psycopg2", None)
+    args.update(backend="postgresql", users=[{"name": "alice@example.test", "password": ALICE_PW}])
+    rc, result, raw = run_module(capsys, args)
+    assert rc == 1 and "psycopg2" in result["msg"] and "python3-psycopg2" in result["msg"]
+    assert_no_secrets(raw)
+
+
+class _FakeConnection:
+    """psycopg2's connection, over a list of rows: records what was executed, committed or rolled back."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.executed = []
+        self.ended = []
+
+    def cursor(self):
+        connection = self
+
+        class Cursor:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def execute(self, sql, args=None):
+                connection.executed.append(sql.split()[0])
+
+            def fetchall(self):
+                return connection.rows
+
+        return Cursor()
+
+    def commit(self):
+        self.ended.append("commit")
+
+    def rollback(self):
+        self.ended.append("rollback")
+
+    def close(self):
+        self.ended.append("close")
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_the_postgresql_backend_changes_in_one_transaction_or_rolls_back_in_check_mode(
+    capsys, args, monkeypatch, check_mode
+):
+    import types
+
+    connection = _FakeConnection([("carol@example.test", "{SHA512-CRYPT}$6$x$y", [])])
+    monkeypatch.setattr(sasl_user, "psycopg2", types.SimpleNamespace(connect=lambda **kw: connection, Error=Exception))
+    args.update(
+        backend="postgresql",
+        exclusive=True,
+        users=[{"name": "alice@example.test", "password": ALICE_PW, "send_as": ["sales@example.test"]}],
+    )
+    rc, result, raw = run_module(capsys, args, check_mode=check_mode, diff=True)
+    assert rc == 0 and result["changed"]
+    assert (result["users_added"], result["users_removed"]) == (["alice@example.test"], ["carol@example.test"])
+    assert result["diff"]["after"] == "alice@example.test SHA512-CRYPT send_as=sales@example.test\n"
+    expected = ["LOCK", "SELECT"] + ([] if check_mode else ["DELETE", "INSERT"])
+    assert connection.executed == expected
+    assert connection.ended == ["rollback" if check_mode else "commit", "close"]
+    assert_no_secrets(raw)
+
+
 # --------------------------------------------------------------------------
 # What the module prints: no secret, a short echo of the arguments, counts
 # --------------------------------------------------------------------------
@@ -750,10 +825,7 @@ def _well_formed_sha512_fields(count, seed):
     rnd = random.Random(seed)  # noqa: S311 - test data, not secrets
     chars = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
     return [
-        "{SHA512-CRYPT}$6$rounds=5000$"
-        + "".join(rnd.choices(chars, k=16))
-        + "$"
-        + "".join(rnd.choices(chars, k=86))
+        "{SHA512-CRYPT}$6$rounds=5000$" + "".join(rnd.choices(chars, k=16)) + "$" + "".join(rnd.choices(chars, k=86))
         for _index in range(count)
     ]
 
