@@ -58,7 +58,7 @@ def test_keys_are_root_only(host, deployed):
 
 
 def test_password_file_is_readable_by_dovecot_only(host, deployed):
-    """password file root:dovecot 0640; with the shared store, no password file, and its connection files root:service 0640"""
+    """password file root:dovecot 0640; with the shared store none, and its connection files root:service 0640"""
     if deployed.get("user_store") == "postgresql":
         assert not host.file(deployed["passwd_file"]).exists
         secrets = {
@@ -94,8 +94,16 @@ def test_configuration_is_root_owned_and_not_writable_by_others(host, deployed, 
     assert (f.user, f.group, f.mode) == ("root", "root", 0o644)
 
 
-def test_the_auth_socket_belongs_to_postfix(host):
-    """auth socket postfix:postfix 0660"""
+def test_the_auth_socket_belongs_to_postfix(host, deployed):
+    """auth socket postfix:postfix 0660; with the shared store, the relay's for Postfix, Dovecot's for the relay"""
+    if deployed.get("user_store") == "postgresql":
+        relay = host.file("/var/spool/postfix/authsmtp-auth/auth")
+        assert relay.is_socket and (relay.user, relay.group, relay.mode) == ("authsmtp-auth-relay", "postfix", 0o660)
+        dovecot = host.file("/run/dovecot/authsmtp-auth-relay")
+        assert dovecot.is_socket and (dovecot.user, dovecot.mode) == ("authsmtp-auth-relay", 0o600)
+        assert not host.file("/var/spool/postfix/private/auth").exists
+        assert host.service("authsmtp-auth-relay").is_running
+        return
     f = host.file("/var/spool/postfix/private/auth")
     assert f.is_socket and (f.user, f.group, f.mode) == ("postfix", "postfix", 0o660)
 
