@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Relay Postfix's SASL requests to Dovecot's auth service, and make Dovecot's temporary failures temporary.
 

@@ -79,6 +79,6 @@ def test_replies_pass_through_unchanged(tmp_path):
 
 
 def test_a_temporary_failure_ends_the_connection_instead(tmp_path):
-    got, _ = _run(tmp_path, [b"FAIL\t1\tuser=alice@example.test\tcode=temp_fail\n"])
+    got, _mode = _run(tmp_path, [b"FAIL\t1\tuser=alice@example.test\tcode=temp_fail\n"])
     # smtpd reads the end of the stream where the FAIL would have been: it answers 454 4.7.0.
     assert got[2:] == [b""]

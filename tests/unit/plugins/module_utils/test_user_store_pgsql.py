@@ -139,10 +139,10 @@ def test_apply_deletes_updates_and_inserts_with_parameters(hasher):
     )
     cursor = FakeCursor([])
     store.apply(cursor, plan)
-    kinds = [sql.split()[0] for sql, _ in cursor.statements]
+    kinds = [sql.split()[0] for sql, _params in cursor.statements]
     assert kinds == ["DELETE", "UPDATE", "INSERT"]
     # Every value goes as a parameter, never into the SQL text.
-    assert all("%s" in sql and "example.test" not in sql for sql, _ in cursor.statements)
+    assert all("%s" in sql and "example.test" not in sql for sql, _params in cursor.statements)
     assert cursor.statements[1] == (
         "UPDATE authsmtp.users SET send_as = %s WHERE name = %s",
         (["a@example.test"], "alice@example.test"),
