@@ -52,7 +52,7 @@ bench-smoke:
 	python bench/render_benchmarks.py --allow-smoke --output .cache/bench-smoke/benchmarks.md \
 	    $(foreach r,$(BENCH_RESULTS),.cache/bench-smoke/$(r).json)
 
-# Measure and regenerate docs/benchmarks.md (about 45 min: bench/README.md).
+# Measure and regenerate docs/benchmarks.md (about 60 min: bench/README.md).
 # Every script runs even if an earlier one failed (a failed check, exit 1,
 # still writes its result), and the document is rendered from the results
 # there are; then make fails if any step did. Old results are removed first,
@@ -94,9 +94,9 @@ compat: package
 # the `ansible` package in .venv, which ansible always searches.
 molecule: package
 	set -e; for s in $(SCENARIOS); do \
-	    report=$(REPO)/.cache/smtp-report-$$s.txt; rm -f $$report; \
+	    report=$(REPO)/.cache/smtp-report-$$s.txt; rm -f $$report; start=$$(date +%s); \
 	    ANSIBLE_COLLECTIONS_PATH=$(REPO)/.cache/artifact AUTHSMTP_REPORT=$$report molecule test -s $$s; \
-	    echo "scenario $$s:"; tail -n 1 $$report; \
+	    echo "scenario $$s ($$(( $$(date +%s) - start )) s):"; tail -n 1 $$report; \
 	done
 
 clean:

@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import benchlib  # noqa: E402
 
+DEBIAN = {"bookworm": "12", "trixie": "13"}
 LABELS = {"before": "before", "after": "after (working tree)", "cold": "cold", "rerun": "re-run"}
 
 
@@ -197,33 +198,57 @@ def fleet(result):
 def smtp_throughput(result):
     method = result["method"]
     guest = method.get("guest") or {}
-    server = guest.get("server") or {}
+    servers = method["servers"]
+
+    def versions(name):
+        g = guest.get(name) or {}
+        return ", ".join(f"{k} {v}" for k, v in g.items() if k in ("debian", "postfix", "dovecot-core")) or "?"
+
     parts = ["\n".join([
-        "- Targets: " + "; ".join(f"**{t}**: port {port}, {mode}" + (" + AUTH" if host == "server" else
-                                  ", stock Postfix") for t, (port, mode, host) in method["targets"].items()) + ".",
-        f"- Repetitions: {method['repeat']}; each point {method['warmup_s']} s warm-up, then {method['duration_s']} s "
-        f"measured; ratios pair each point with the stock baseline at the same concurrency in the same repetition.",
-        "- Versions: " + (", ".join(f"{k} {v}" for k, v in server.items()) or guest.get("smoke", "?")) + ".",
-        *(f"- **{name}**: {text}." for name, text in method["variants"].items()),
+        "- Servers, each converged with `mailops.authsmtp.site` (self-signed TLS): "
+        + "; ".join(f"**{s}**: Debian {DEBIAN.get(suite, suite)}, {store} ({versions(s)})"
+                    for s, (suite, store) in servers.items())
+        + (f"; **stock**: Debian's Postfix, nothing changed ({versions('stock')})" if "stock" in guest else "")
+        + (f"; {guest['smoke']}" if "smoke" in guest else "") + ".",
+        "- Users: " + "; ".join(f"**{h}**: {text}" for h, text in method["hashes"].items()) + ".",
+        "- Sessions: " + "; ".join(f"**{k}**: {text}" for k, text in method["kinds"].items()) + ".",
+        f"- {method['concurrency']} connections; repetitions: {method['repeat']}; each point {method['warmup_s']} s "
+        f"warm-up, then {method['duration_s']} s measured; ratios pair each point with its reference in the same "
+        "repetition.",
+        "- Converges: " + "; ".join(f"{c['store']} ({', '.join(c['hosts'])}): {secs(c['seconds'])}"
+                                    for c in method["converges"]) + "." if method["converges"] else
+        "- Converges: none.",
     ])] + targets(result)
-    rows = [(e["variant"], f"SHA512-CRYPT, {e['rounds']:,} rounds", ms(e["verify_ms"]), times(e["samples_ms"], ms),
-             rate(e["auth_ceiling_per_s"]), e.get("best_case") and f"{rate(e['best_messages_per_s'])} "
-             f"({e['best_case']})", share(e.get("share_of_ceiling"))) for e in method["verification"]]
-    parts += ["### The password hash sets the ceiling",
-              "Dovecot 2.3 verifies the password of every AUTH against a passwd-file in its one auth process, so "
-              "one verification's time (`doveadm pw -t` on the server, minus the same calls with a `{PLAIN}` hash) "
-              "bounds the AUTH rate. A best rate near 100 % of the bound means the auth process was saturated.",
-              table(["Configuration", "Hashes", "One verification", "Each batch", "AUTH/s at most", "Best msg/s",
-                     "Share of the bound"], rows, "llrrrrr")]
-    rows = [(r["variant"], r["target"], r["concurrency"], rate(r["messages_per_s_median"]),
-             times(r["messages_per_s"], rate), ratio(r["ratio_to_stock"]["median"]) if "ratio_to_stock" in r else "1",
-             ms(r["auth_p50_ms"]), ms(r["auth_p95_ms"]), ms(r["total_p50_ms"]), ms(r["total_p95_ms"]), r["errors"])
-            for r in result["summary"]]
-    parts += ["### Messages per second and latency",
-              "One message per connection. AUTH: AUTH PLAIN sent to 235. Submission: TCP connect to the 250 for the "
-              "message.",
-              table(["Configuration", "Target", "Connections", "msg/s", "Each repetition", "÷ stock", "AUTH p50",
-                     "AUTH p95", "Submission p50", "Submission p95", "Errors"], rows, "llrrrrrrrrr")]
+    rows = [(f"Debian {DEBIAN.get(e['suite'], e['suite'])}", e["hashes"], f"{e['rounds']:,}", ms(e["verify_ms"]),
+             times(e["samples_ms"], ms)) for e in method["verification"]]
+    parts += ["### One verification",
+              "`doveadm pw -t` on a server of each release, minus the same calls with a `{PLAIN}` hash (its "
+              "start-up): the CPU one AUTH costs Dovecot for the password hash alone.",
+              table(["Release", "Users", "SHA512-CRYPT rounds", "One verification", "Each batch"], rows, "llrrr")]
+    rows = [(e["server"], e["store"], e["kind"], ms(e["verify_ms"]), ms(e["session_ms"]), rate(e["limit_per_s"]),
+             rate(e["shipped_per_s"]), ratio(e["share"]["median"]), times(e["share"]["per_repetition"], ratio))
+            for e in method["bounds"]]
+    parts += ["### The hash-bound limit",
+              f"What {method['cores']} cores allow at the shipped hash cost: cores ÷ (one verification, shipped minus "
+              "cheap + one session's CPU with the hash nearly free, cores ÷ the cheap users' rate). A share near 1 "
+              "means every core was busy with useful work.",
+              table(["Server", "Store", "Sessions", "One verification", "One session without the hash", "Limit /s",
+                     "Shipped /s", "Share of the limit", "Each repetition"], rows, "lllrrrrrr")]
+    rows = []
+    for r in result["summary"]:
+        store = servers.get(r["server"], ("", "stock Postfix"))[1]
+        rows.append((r["server"], store, r["kind"], r["port"], r["hashes"], f"{rate(r['rate_median'])} {r['unit']}",
+                     times(r["rate"], rate), ratio(r["ratio_to_stock"]["median"]) if "ratio_to_stock" in r else None,
+                     ratio(r["ratio_to_stock_message"]["median"]) if "ratio_to_stock_message" in r else None,
+                     ms(r["auth_p50_ms"]), ms(r["auth_p95_ms"]), ms(r["total_p50_ms"]), ms(r["total_p95_ms"]),
+                     r["errors"]))
+    parts += ["### Rates and latency",
+              "÷ stock: to the stock baseline with the same sessions; ÷ stock 1/conn: to its one-message sessions. "
+              "AUTH: AUTH PLAIN sent to 235. Session: TCP connect to the 250 for the first message (AUTH only: to "
+              "the 235).",
+              table(["Server", "Store", "Sessions", "Port", "Users", "Rate", "Each repetition", "÷ stock",
+                     "÷ stock 1/conn", "AUTH p50", "AUTH p95", "Session p50", "Session p95", "Errors"], rows,
+                    "lllllrrrrrrrrr")]
     return parts
 
 
@@ -255,6 +280,26 @@ def render(results):
     return "\n\n".join(parts) + "\n"
 
 
+def merge(previous, rendered):
+    """rendered, with the sections of previous (an earlier docs/benchmarks.md) that rendered has no result for.
+
+    Sections are the "## " blocks; one with the same heading is replaced, the others are kept in their place.
+    The preamble (title, machine table) is rendered's."""
+
+    def blocks(text):
+        head, *sections = text.split("\n## ")
+        return head, [("## " + section).rstrip("\n") for section in sections]
+
+    def title(block):
+        return block.split("\n", 1)[0].removesuffix(" (smoke run)")
+
+    head, new = blocks(rendered)
+    _old_head, old = blocks(previous)
+    fresh = {title(b): b for b in new}
+    kept = [fresh.pop(title(b), b) for b in old]
+    return "\n\n".join([head.rstrip("\n"), *kept, *fresh.values()]) + "\n"
+
+
 def load(paths):
     results = {}
     for path in paths:
@@ -271,6 +316,9 @@ def main(argv=None):
     p.add_argument("results", nargs="+", metavar="RESULT.json")
     p.add_argument("--output", default=os.path.join(benchlib.REPO, "docs", "benchmarks.md"))
     p.add_argument("--allow-smoke", action="store_true", help="render smoke results too (they are not measurements)")
+    p.add_argument("--keep-others", action="store_true",
+                   help="keep the sections of the existing --output that these results do not replace (one "
+                        "benchmark re-run alone)")
     options = p.parse_args(argv)
     try:
         results = load(options.results)
@@ -282,8 +330,12 @@ def main(argv=None):
         print(f"render_benchmarks: refusing smoke results ({', '.join(smoke)}) without --allow-smoke", file=sys.stderr)
         return 2
     os.makedirs(os.path.dirname(os.path.abspath(options.output)), exist_ok=True)
+    text = render(results)
+    if options.keep_others and os.path.exists(options.output):
+        with open(options.output, encoding="utf-8") as f:
+            text = merge(f.read(), text)
     with open(options.output + ".tmp", "w", encoding="utf-8") as f:
-        f.write(render(results))
+        f.write(text)
     os.replace(options.output + ".tmp", options.output)
     print(f"render_benchmarks: wrote {options.output}", file=sys.stderr)
     return 0

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """SMTP load generator for bench/smtp_bench.py (standard library only; runs with the client container's python3).
 
-Every session is one message on a new connection: connect, [TLS], banner, EHLO,
-[STARTTLS, EHLO], [AUTH PLAIN], MAIL, RCPT, DATA, message, QUIT. --concurrency
-threads run sessions back to back (a closed loop), for --warmup seconds (not
-counted) and then --duration seconds (the window). A message counts when its 250
-arrived within the window. Per message it records the AUTH latency (AUTH sent to
-235) and the submission latency (TCP connect to the 250 for the message).
-Prints one JSON object (see run_load()).
+A session is a new connection: connect, [TLS], banner, EHLO, [STARTTLS, EHLO],
+[AUTH PLAIN], then --messages transactions (MAIL, RCPT, DATA, message; 1 by
+default, a satellite's case with more), or none with --auth-only, then QUIT.
+--concurrency threads run sessions back to back (a closed loop), for --warmup
+seconds (not counted) and then --duration seconds (the window). A message counts
+when its 250 arrived within the window, an AUTH when its 235 did. Per session it
+records the AUTH latency (AUTH sent to 235) and the submission latency (TCP
+connect to the 250 for its first message). Prints one JSON object (see run_load()).
 """
 
 from __future__ import annotations
@@ -51,20 +52,25 @@ def parse_users(text):
 
 
 def window_summary(records, start, end):
-    """Rate, latencies and errors of the sessions that ended within [start, end]."""
+    """Rates, latencies and errors within [start, end]: messages and AUTHs by the time of their reply,
+    sessions (failures, latencies) by the time they ended."""
     inside = [r for r in records if start <= r["end"] <= end]
     ok = [r for r in inside if r["ok"]]
     errors = {}
     for r in inside:
         if not r["ok"]:
             errors[r["error"]] = errors.get(r["error"], 0) + 1
+    messages = sum(1 for r in records for t in r.get("message_ends", ()) if start <= t <= end)
+    auths = sum(1 for r in records if r.get("auth_end") is not None and start <= r["auth_end"] <= end)
     return {
-        "messages_ok": len(ok),
-        "messages_per_s": len(ok) / (end - start),
+        "messages_ok": messages,
+        "messages_per_s": messages / (end - start),
+        "auths_ok": auths,
+        "auths_per_s": auths / (end - start),
         "sessions_failed": len(inside) - len(ok),
         "errors": errors,
         "auth_ms": [round(r["auth_s"] * 1000, 3) for r in ok if r["auth_s"] is not None],
-        "total_ms": [round(r["total_s"] * 1000, 3) for r in ok],
+        "total_ms": [round(r["total_s"] * 1000, 3) for r in ok if r.get("total_s") is not None],
     }
 
 
@@ -95,10 +101,11 @@ class Session:
         if int(lines[-1][:3]) != expect:
             raise SessionError(f"{stage}: {lines[-1][:80]}")
 
-    def run(self, user, password, sender, recipient, message):
+    def run(self, user, password, sender, recipient, messages):
+        """One session; messages: the encoded messages to send in it, one transaction each (none: AUTH only)."""
         opts = self.options
         started = time.perf_counter()
-        record = {"ok": False, "auth_s": None}
+        record = {"ok": False, "auth_s": None, "auth_end": None, "message_ends": []}
         try:
             try:
                 self.sock = socket.create_connection((opts.host, opts.port), timeout=opts.timeout)
@@ -120,12 +127,19 @@ class Session:
             if user is not None:
                 auth_start = time.perf_counter()
                 self.command("auth", auth_plain(user, password), 235)
-                record["auth_s"] = time.perf_counter() - auth_start
-            self.command("mail", f"MAIL FROM:<{sender}>", 250)
-            self.command("rcpt", f"RCPT TO:<{recipient}>", 250)
-            self.command("data", "DATA", 354)
-            self.command("message", message, 250)
-            record.update(ok=True, total_s=time.perf_counter() - started)
+                record["auth_end"] = time.perf_counter()
+                record["auth_s"] = record["auth_end"] - auth_start
+            for message in messages:
+                self.command("mail", f"MAIL FROM:<{sender}>", 250)
+                self.command("rcpt", f"RCPT TO:<{recipient}>", 250)
+                self.command("data", "DATA", 354)
+                self.command("message", message, 250)
+                record["message_ends"].append(time.perf_counter())
+                if len(record["message_ends"]) == 1:
+                    record["total_s"] = record["message_ends"][0] - started
+            if not messages:
+                record["total_s"] = time.perf_counter() - started
+            record["ok"] = True
             try:
                 self.command("quit", "QUIT", 221)
             except SessionError:
@@ -156,8 +170,9 @@ def run_load(options, users):
         barrier.wait()
         while time.perf_counter() < begin[0] + options.warmup + options.duration:
             serial += 1
-            message = build_message(sender, recipient, f"{index}.{serial}", options.size)
-            local.append(Session(options, context).run(user, password, sender, recipient, message))
+            messages = [build_message(sender, recipient, f"{index}.{serial}.{n}", options.size)
+                        for n in range(0 if options.auth_only else options.messages)]
+            local.append(Session(options, context).run(user, password, sender, recipient, messages))
             if not local[-1]["ok"]:
                 time.sleep(0.05)  # do not spin on a refused connection
         with lock:
@@ -176,14 +191,15 @@ def run_load(options, users):
     return {
         **window_summary(records, start, start + options.duration),
         "concurrency": options.concurrency,
-        "accepted_total": sum(1 for r in records if r["ok"]),
+        "messages": 0 if options.auth_only else options.messages,
+        "accepted_total": sum(len(r["message_ends"]) for r in records),
         "client_cpu_s": round(used.ru_utime - cpu.ru_utime + used.ru_stime - cpu.ru_stime, 3),
         "openssl": ssl.OPENSSL_VERSION,
     }
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="One-message-per-connection SMTP load; JSON on stdout.")
+    p = argparse.ArgumentParser(description="SMTP load, a new connection per session; JSON on stdout.")
     p.add_argument("--host", required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--mode", choices=("plain", "starttls", "implicit"), required=True)
@@ -195,6 +211,8 @@ def parse_args(argv=None):
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--duration", type=float, default=10.0, help="seconds measured")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before the window")
+    p.add_argument("--messages", type=int, default=1, help="messages per session (a satellite's case: many)")
+    p.add_argument("--auth-only", action="store_true", help="no message: connect, [TLS], AUTH, QUIT")
     p.add_argument("--size", type=int, default=1024, help="message size in bytes (about)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per socket operation")
     p.add_argument("--ehlo", default="client.bench.test")
@@ -204,6 +222,10 @@ def parse_args(argv=None):
         p.error("TLS modes need --cafile: the certificate is always verified")
     if not options.users_file and not options.rcpt:
         p.error("without --users-file give --rcpt")
+    if options.auth_only and not options.users_file:
+        p.error("--auth-only needs --users-file")
+    if options.messages < 1:
+        p.error("--messages must be 1 or more (--auth-only for none)")
     return options
 
 

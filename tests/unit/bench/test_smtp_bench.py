@@ -1,4 +1,5 @@
-"""bench/smtp_bench.py and smtp_loadgen.py: the plan, the summary, targets, checks, and the load generator's parts."""
+"""bench/smtp_bench.py and smtp_loadgen.py: the plan, the summary, the hash-bound limit, targets, checks, and the
+load generator's parts."""
 
 from __future__ import annotations
 
@@ -11,50 +12,74 @@ import smtp_loadgen as lg
 from passlib.hash import sha512_crypt
 
 
-def test_plan_alternates_and_measures_the_goal():
+def test_plan_alternates_and_covers_every_server():
     class Options:
-        repeat, concurrency = 2, [1, 8]
+        repeat, servers = 2, ["file12", "pg13"]
 
     steps = sb.plan(Options)
-    assert steps[:2] == [(1, "stock", "stock25", 1), (1, "stock", "stock25", 8)]
-    assert [s[1] for s in steps if s[0] == 1][2::4] == ["shipped", "minimum_hash_cost"]
-    assert [s[1] for s in steps if s[0] == 2][2] == "minimum_hash_cost"
-    assert {s[3] for s in steps if s[1] == "minimum_hash_cost"} == {sb.GOAL_CONCURRENCY}
+    assert steps[:2] == [(1, "stock", "message", "25", "none"), (1, "stock", "batch", "25", "none")]
+    first = [s[1:] for s in steps if s[0] == 1 and s[1] != "stock"]
+    second = [s[1:] for s in steps if s[0] == 2 and s[1] != "stock"]
+    assert first[0] == ("file12", *sb.SERVER_POINTS[0]) and second[0] == ("pg13", *sb.SERVER_POINTS[-1])
+    assert sorted(first) == sorted(second) and len(first) == 2 * len(sb.SERVER_POINTS)
 
 
-def test_hashes_are_fixed_per_cost():
-    users = sb.hashed_users(1000)
-    assert users is sb.hashed_users(1000) and [u["name"] for u in users] == [u for u, _p in sb.USERS]
-    digest = users[0]["password_hash"].removeprefix("{SHA512-CRYPT}")
-    assert sha512_crypt.verify(sb.USERS[0][1], digest) and sha512_crypt.from_string(digest).rounds == 1000
-    assert sb.variant_rounds("shipped") == sb.module_default_rounds() > 1000
-    assert sb.server_vars(1000)["authsmtp_auth_rate_limit"] == 0
+def test_users_both_costs_fixed():
+    users = sb.hashed_users()
+    assert users == sb.hashed_users() and [u["name"] for u in users] == [u for h in sb.HASHES for u, _ in sb.USERS[h]]
+    by_name = {u["name"]: u["password_hash"].removeprefix("{SHA512-CRYPT}") for u in users}
+    cheap_user, cheap_pw = sb.USERS["cheap"][0]
+    assert sha512_crypt.verify(cheap_pw, by_name[cheap_user])
+    assert sha512_crypt.from_string(by_name[cheap_user]).rounds == 1000
+    assert sha512_crypt.from_string(by_name[sb.USERS["shipped"][0][0]]).rounds == sb.module_default_rounds() > 1000
+    assert sb.server_vars("passwd-file", "/ca")["authsmtp_auth_rate_limit"] == 0
+    pg = sb.server_vars("postgresql", "/ca")
+    assert pg["authsmtp_user_store_ca_file"] == "/ca" and all(len(p) >= 16 for p in sb.STORE_PASSWORDS.values())
+    assert "authsmtp_user_store_host" not in sb.server_vars("passwd-file", "/ca")
+    with pytest.raises(ValueError, match="unknown server nope"):
+        sb.server_list("file12,nope")
 
 
-def point(rep, variant, target, rate, failed=0, delivered=None):
-    return {"repetition": rep, "variant": variant, "target": target, "concurrency": 8, "messages_per_s": rate,
-            "sessions_failed": failed, "errors": {"auth: 535": failed} if failed else {}, "accepted_total": 10,
-            "delivered": 10 if delivered is None else delivered, "auth_p50_ms": 1.0, "auth_p95_ms": 2.0,
-            "total_p50_ms": 3.0, "total_p95_ms": 4.0}
+def point(rep, server, kind, port, hashes, rate, failed=0, delivered=None, accepted=10):
+    return {"repetition": rep, "server": server, "kind": kind, "port": port, "hashes": hashes,
+            "messages_per_s": 0.0 if kind == "auth" else rate, "auths_per_s": rate if kind == "auth" else 0.0,
+            "auths_ok": 5, "sessions_failed": failed, "errors": {"auth: 535": failed} if failed else {},
+            "accepted_total": 0 if kind == "auth" else accepted,
+            "delivered": (0 if kind == "auth" else accepted) if delivered is None else delivered,
+            "auth_p50_ms": 1.0, "auth_p95_ms": 2.0, "total_p50_ms": 3.0, "total_p95_ms": 4.0}
 
 
-def test_summary_targets_checks_and_ceiling():
-    points = [point(1, "stock", "stock25", 100.0), point(1, "shipped", "465", 60.0), point(1, "shipped", "587", 40.0),
-              point(2, "stock", "stock25", 200.0), point(2, "shipped", "465", 100.0), point(2, "shipped", "587", 120.0),
-              point(2, "minimum_hash_cost", "465", 150.0, failed=1, delivered=9)]
-    rows = {(r["variant"], r["target"]): r for r in sb.summarize(points)}
-    assert rows[("shipped", "587")]["ratio_to_stock"] == {"per_repetition": [0.4, 0.6], "median": 0.5}
-    assert rows[("shipped", "465")]["messages_per_s_median"] == 80.0
-    assert "ratio_to_stock" not in rows[("stock", "stock25")]
-    (goal,) = sb.evaluate_targets(list(rows.values()))
-    assert goal["met"] is True and goal["measured"] == 0.5 and goal["worst_case"] == "587"
-    (missing,) = sb.evaluate_targets([r for r in rows.values() if r["target"] != "587"])
-    assert missing["met"] is None and "both ports" in missing["reason"]
-    checks = sb.evaluate_checks(points)
-    assert checks[0]["failed"] == ["2/minimum_hash_cost/465/c=8: {'auth: 535': 1}"]
-    assert checks[1]["failed"] == ["2/minimum_hash_cost/465/c=8: 9 of 10"]
-    (entry,) = sb.price_verification([{"variant": "shipped", "verify_ms": 10.0}], list(rows.values()))
-    assert entry["auth_ceiling_per_s"] == 100.0 and entry["best_case"] == "465 c=8" and entry["share_of_ceiling"] == 0.8
+def test_summary_bounds_targets_checks():
+    points = [point(1, "stock", "message", "25", "none", 100.0), point(1, "stock", "batch", "25", "none", 400.0),
+              point(1, "file12", "auth", "465", "shipped", 20.0), point(1, "file12", "auth", "465", "cheap", 100.0),
+              point(1, "file12", "message", "465", "shipped", 20.0),
+              point(1, "file12", "message", "587", "shipped", 15.0),
+              point(1, "file12", "message", "465", "cheap", 50.0),
+              point(1, "file12", "batch", "465", "shipped", 240.0, failed=1, delivered=9)]
+    rows = {(r["server"], r["kind"], r["port"], r["hashes"]): r for r in sb.summarize(points)}
+    batch = rows[("file12", "batch", "465", "shipped")]
+    assert batch["ratio_to_stock"]["median"] == 0.6 and batch["ratio_to_stock_message"]["median"] == 2.4
+    assert rows[("file12", "auth", "465", "shipped")]["unit"] == "AUTH/s"
+    assert "ratio_to_stock" not in rows[("file12", "auth", "465", "shipped")]
+    assert rows[("file12", "message", "587", "shipped")]["ratio_to_stock"]["median"] == 0.15
+    verification = [{"suite": "bookworm", "hashes": "shipped", "verify_ms": 40.0},
+                    {"suite": "bookworm", "hashes": "cheap", "verify_ms": 0.0}]
+    entries = {e["kind"]: e for e in sb.bounds(points, verification, 2)}
+    # auth: 2 / (0.04 + 2 / 100) = 33.3/s; 20 of it is 0.6
+    assert round(entries["auth"]["limit_per_s"], 1) == 33.3 and round(entries["auth"]["share"]["median"], 2) == 0.6
+    assert entries["auth"]["session_ms"] == 20.0 and entries["message"]["limit_per_s"] == 2 / (0.04 + 0.04)
+    targets = {t["id"]: t for t in sb.evaluate_targets(list(rows.values()), list(entries.values()), ["file12"])}
+    assert targets["auth_vs_hash_bound"]["met"] is False and targets["auth_vs_hash_bound"]["worst_case"] == "file12"
+    assert targets["message_vs_hash_bound"]["met"] is True  # 20 of 25
+    assert targets["satellite_vs_stock"]["met"] is True and targets["satellite_vs_stock"]["measured"] == 0.6
+    assert targets["submission_vs_stock_8"]["worst_case"] == "file12 587"
+    missing = {t["id"]: t for t in sb.evaluate_targets(list(rows.values()), list(entries.values()),
+                                                       ["file12", "pg13"])}
+    assert all(t["met"] is None for t in missing.values())
+    checks = {c["id"]: c for c in sb.evaluate_checks(points)}
+    assert checks["no_errors"]["failed"] == ["1/file12/batch/465/shipped: {'auth: 535': 1}"]
+    assert checks["all_delivered"]["failed"] == ["1/file12/batch/465/shipped: 9 of 10"]
+    assert checks["auth_only_sent_nothing"]["met"] is True
 
 
 @pytest.mark.parametrize(("line", "done"), [("250 ok", True), ("250", True), ("250-PIPELINING", False), ("", False)])
@@ -68,19 +93,33 @@ def test_loadgen_parts():
     message = lg.build_message("a@x", "b@x", "1.1", size=600)
     assert message.endswith(b"\r\n.\r\n") and b"\r\n..a line" in message and 500 < len(message) < 700
     assert lg.parse_users("u@x\tpw 1\n\nv@x\tpw2\n") == [("u@x", "pw 1"), ("v@x", "pw2")]
-    records = [{"end": 0.5, "ok": True, "auth_s": 0.1, "total_s": 0.2}, {"end": 1.5, "ok": True, "auth_s": None,
-               "total_s": 0.3}, {"end": 2.0, "ok": False, "error": "auth: 535"}, {"end": 3.5, "ok": True}]
+    records = [{"end": 0.5, "ok": True, "auth_s": 0.1, "auth_end": 0.4, "total_s": 0.2, "message_ends": [0.5]},
+               {"end": 2.5, "ok": True, "auth_s": None, "auth_end": None, "total_s": 0.3,
+                "message_ends": [0.9, 1.5, 2.5]},
+               {"end": 2.0, "ok": False, "error": "rcpt: 451", "auth_s": 0.1, "auth_end": 1.2,
+                "message_ends": [1.8]},
+               {"end": 3.5, "ok": True, "auth_end": 3.4, "message_ends": [3.5]}]
     summary = lg.window_summary(records, 1.0, 3.0)
-    assert (summary["messages_ok"], summary["messages_per_s"], summary["sessions_failed"]) == (1, 0.5, 1)
-    assert summary["errors"] == {"auth: 535": 1} and summary["auth_ms"] == [] and summary["total_ms"] == [300.0]
+    assert (summary["messages_ok"], summary["messages_per_s"], summary["sessions_failed"]) == (3, 1.5, 1)
+    assert (summary["auths_ok"], summary["auths_per_s"]) == (1, 0.5)
+    assert summary["errors"] == {"rcpt: 451": 1} and summary["auth_ms"] == [] and summary["total_ms"] == [300.0]
     with pytest.raises(SystemExit):
         lg.parse_args(["--host", "h", "--port", "465", "--mode", "implicit", "--rcpt", "r@x"])  # TLS needs --cafile
+    with pytest.raises(SystemExit):
+        lg.parse_args(["--host", "h", "--port", "25", "--mode", "plain", "--rcpt", "r@x", "--auth-only"])
+    with pytest.raises(SystemExit):
+        lg.parse_args(["--host", "h", "--port", "25", "--mode", "plain", "--rcpt", "r@x", "--messages", "0"])
 
 
 def test_smoke_run(smoke):
     result = json.loads(smoke["smtp"].read_text(encoding="utf-8"))
-    assert {(r["variant"], r["target"]) for r in result["summary"]} == {
-        ("stock", "stock25"), ("shipped", "465"), ("shipped", "587"), ("minimum_hash_cost", "465"),
-        ("minimum_hash_cost", "587")}
-    assert all(c["met"] for c in result["checks"]) and result["targets"][0]["met"] is not None
-    assert [e["variant"] for e in result["method"]["verification"]] == ["shipped", "minimum_hash_cost"]
+    expected = {("stock", "message", "25", "none"), ("stock", "batch", "25", "none")}
+    expected |= {(s, *p) for s in sb.SMOKE_SERVERS for p in sb.SERVER_POINTS}
+    assert {(r["server"], r["kind"], r["port"], r["hashes"]) for r in result["summary"]} == expected
+    assert all(c["met"] for c in result["checks"]) and all(t["met"] is not None for t in result["targets"])
+    batch = [m for m in result["measurements"] if m["kind"] == "batch" and m["server"] != "stock"]
+    assert batch and all(m["messages"] == sb.BATCH for m in batch)
+    assert {(e["suite"], e["hashes"]) for e in result["method"]["verification"]} == {
+        (suite, h) for suite in ("bookworm", "trixie") for h in sb.HASHES}
+    assert {(e["server"], e["kind"]) for e in result["method"]["bounds"]} == {
+        (s, k) for s in sb.SMOKE_SERVERS for k in ("auth", "message")}
