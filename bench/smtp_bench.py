@@ -376,7 +376,7 @@ def make_ca(directory):
     os.makedirs(directory, mode=0o700)
     proc = subprocess.run(  # noqa: S603
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",  # noqa: S607
-         "-keyout", os.path.join(directory, "ca.key"), "-out", os.path.join(directory, "ca.crt"), "-days", "30",
+         "-keyout", os.path.join(directory, "ca.key"), "-out", os.path.join(directory, "ca.crt"), "-days", "3650",
          "-subj", "/CN=authsmtp bench CA", "-addext", "basicConstraints=critical,CA:TRUE",
          "-addext", "keyUsage=critical,keyCertSign,cRLSign"], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
