@@ -35,4 +35,4 @@ def test_merge_replaces_only_the_rerun_sections():
     previous = "# Benchmarks\n\nold machine\n\n## A\n\na old\n\n## B\n\nb old\n\n## C\n\nc old\n"
     rendered = "# Benchmarks\n\nnew machine\n\n## B (smoke run)\n\nb new\n\n## D\n\nd new\n"
     assert render.merge(previous, rendered) == (
-        "# Benchmarks\n\nnew machine\n\n## A\n\na old\n\n## B (smoke run)\n\nb new\n\n## C\n\nc old\n\n## D\n\nd new\n")
+        "# Benchmarks\n\nold machine\n\n## A\n\na old\n\n## B (smoke run)\n\nb new\n\n## C\n\nc old\n\n## D\n\nd new\n")
