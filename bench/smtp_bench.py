@@ -188,7 +188,7 @@ def bounds(measurements, verification, cores):
     return sorted(entries, key=lambda e: (list(SERVERS).index(e["server"]), e["kind"]))
 
 
-def worst(pairs, what):
+def worst(pairs):
     """(worst case, its value) over {case: value}; (None, None) when a case was not measured."""
     if not pairs or None in pairs.values():
         return None, None
@@ -200,7 +200,7 @@ def evaluate_targets(rows, entries, servers):
     targets = []
     for kind, what in (("auth", "AUTH-only sessions"), ("message", "One-message sessions")):
         share = {e["server"]: e["share"]["median"] for e in entries if e["kind"] == kind}
-        case, measured = worst(share, kind) if set(share) == set(servers) else (None, None)
+        case, measured = worst(share) if set(share) == set(servers) else (None, None)
         targets.append(target(
             f"{kind}_vs_hash_bound",
             f"{what} per second on 465 as shipped reach at least {BOUND_SHARE:.0%} of the machine's hash-bound "
@@ -210,7 +210,7 @@ def evaluate_targets(rows, entries, servers):
             reason="not measured: a server without both its shipped and cheap runs"))
     batch = {r["server"]: r["ratio_to_stock"]["median"] for r in rows
              if r["kind"] == "batch" and r["server"] != "stock" and r["hashes"] == "shipped"}
-    case, measured = worst(batch, "batch") if set(batch) == set(servers) else (None, None)
+    case, measured = worst(batch) if set(batch) == set(servers) else (None, None)
     targets.append(target(
         "satellite_vs_stock",
         f"A satellite's case: {BATCH} messages over one authenticated connection on 465, as shipped, reach at least "
@@ -220,7 +220,7 @@ def evaluate_targets(rows, entries, servers):
         reason="not measured: a server without its batch run or no stock batch run"))
     single = {f"{r['server']} {r['port']}": r["ratio_to_stock"]["median"] for r in rows
               if r["kind"] == "message" and r["server"] != "stock" and r["hashes"] == "shipped"}
-    case, measured = worst(single, "message") if len(single) == 2 * len(servers) else (None, None)
+    case, measured = worst(single) if len(single) == 2 * len(servers) else (None, None)
     targets.append(target(
         f"submission_vs_stock_{CONCURRENCY}",
         f"One message per connection as shipped, through 465 and 587, reaches at least {STOCK_SHARE:.0%} of the stock "

@@ -393,6 +393,12 @@ def _normalize_send_as(value, label):
     return tuple(sorted({normalize_login(address, f"{label}[{i}]") for i, address in enumerate(value)}))
 
 
+def change_counts(added, updated, removed, total):
+    """The counts a run reports, for either store: every user left in it was added, updated or left as it
+    was, so ``unchanged`` also counts the users the module was not asked about."""
+    return dict(added=added, updated=updated, removed=removed, unchanged=total - added - updated, total=total)
+
+
 def wanted_field(spec, stored, hasher):
     """The ``{SCHEME}hash`` field to store for the present user ``spec``, or None when ``stored`` is right.
 
@@ -525,19 +531,8 @@ class Plan:
 
     @property
     def counts(self):
-        """Numbers of users added, updated, removed and left as they were, and the total afterwards.
-
-        Every user in the new content was added, updated or left as it was,
-        so ``unchanged`` also counts the users the module was not asked about.
-        """
-        added, updated = len(self.added), len(self.updated)
-        return dict(
-            added=added,
-            updated=updated,
-            removed=len(self.removed),
-            unchanged=self.total - added - updated,
-            total=self.total,
-        )
+        """Numbers of users added, updated, removed and left as they were, and the total afterwards."""
+        return change_counts(len(self.added), len(self.updated), len(self.removed), self.total)
 
 
 def plan(old_text, specs, hasher, exclusive=False, source="passwd-file"):

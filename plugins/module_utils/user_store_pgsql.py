@@ -21,6 +21,7 @@ from __future__ import annotations
 from ansible_collections.mailops.authsmtp.plugins.module_utils.passwd_file import (
     NO_SCHEME_LABEL,
     PasswdFileError,
+    change_counts,
     split_scheme,
     wanted_field,
 )
@@ -71,14 +72,7 @@ class RowPlan:
 
     @property
     def counts(self):
-        added, updated = len(self.inserts), len(self.updates)
-        return dict(
-            added=added,
-            updated=updated,
-            removed=len(self.deletes),
-            unchanged=self.total - added - updated,
-            total=self.total,
-        )
+        return change_counts(len(self.inserts), len(self.updates), len(self.deletes), self.total)
 
 
 def summarize(users, password_changed=()):
