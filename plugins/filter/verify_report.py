@@ -173,8 +173,47 @@ def _judge(check, result, no_account, no_send):
     return "PASS", _shown(check.get("show"), result)
 
 
-def verify_rows(results, host, no_account="", no_send=""):
-    """One row per looped smtp_probe result of roles/verify."""
+def _runs(check, no_account, no_send):
+    """Whether roles/verify runs the check: not one that logs in without a
+    test account (no_account: why not), nor one that sends DATA when sending
+    is off (no_send: why not)."""
+    return not ((check.get("account") and no_account) or ((check.get("send") or {}).get("data") and no_send))
+
+
+def verify_probes(checks, account, no_account="", no_send=""):
+    """smtp_probe's `probes` for the checks of roles/verify that run, in order:
+    a check's connection, login (`auth: right` logs in with `account`, `wrong`
+    with a wrong password), envelope (without `data` unless it is true) and
+    expectations."""
+    if not isinstance(checks, list) or not all(isinstance(check, Mapping) for check in checks):
+        raise AnsibleFilterError("verify_probes expects the list of checks of roles/verify")
+    probes = []
+    for check in checks:
+        if not _runs(check, no_account, no_send):
+            continue
+        options = {key: check[key] for key in ("port", "mode", "tls_max_version", "expect") if key in check}
+        if "auth" in check:
+            if not isinstance(account, Mapping) or not account.get("user") or not account.get("password"):
+                raise AnsibleFilterError(
+                    f"verify_probes: check {check.get('id', '?')} logs in, but the account has no user and password"
+                    " (pass no_account= to leave such checks out)"
+                )
+            options["user"] = account["user"]
+            options["password"] = account["password"] if check["auth"] == "right" else "authsmtp-verify-wrong-password"
+        if "send" in check:
+            options["send"] = {key: value for key, value in check["send"].items() if key != "data"}
+        probes.append(options)
+    return probes
+
+
+def verify_rows(results, host, no_account="", no_send="", checks=None):
+    """One row per check of roles/verify. Either `results` is the `results`
+    list of a looped smtp_probe (each with its check as `item`), or it is the
+    result of one smtp_probe run with `probes` (verify_probes) and `checks` is
+    the list of checks: the checks that ran take the results of `probes` in
+    order, the others are SKIP rows."""
+    if checks is not None:
+        results = _batch_results(results, checks, no_account, no_send)
     if not isinstance(results, list):
         raise AnsibleFilterError("verify_rows expects the `results` list of a looped smtp_probe task")
     rows = []
@@ -195,6 +234,23 @@ def verify_rows(results, host, no_account="", no_send=""):
             }
         )
     return rows
+
+
+def _batch_results(run, checks, no_account, no_send):
+    """The loop-like results of one smtp_probe run with `probes`: when the
+    module did not run at all (no `probes` in its result), every check that
+    should have run gets the run's own result, which fails it."""
+    if not isinstance(run, Mapping):
+        raise AnsibleFilterError("verify_rows with checks= expects the result of one smtp_probe run with probes")
+    ran = [check for check in checks if _runs(check, no_account, no_send)]
+    probed = run.get("probes")
+    if probed is not None and len(probed) != len(ran):
+        raise AnsibleFilterError(f"verify_rows: {len(probed)} probe results for {len(ran)} checks that ran")
+    outcomes = iter(probed if probed is not None else [run] * len(ran))
+    return [
+        dict(next(outcomes), item=check) if _runs(check, no_account, no_send) else {"skipped": True, "item": check}
+        for check in checks
+    ]
 
 
 def row_status(row, index=0):
@@ -249,4 +305,4 @@ def report_table(rows):
 
 class FilterModule:
     def filters(self):
-        return {"verify_rows": verify_rows, "report_table": report_table}
+        return {"verify_rows": verify_rows, "verify_probes": verify_probes, "report_table": report_table}

@@ -45,7 +45,7 @@ options:
       - Name or IP address of the SMTP server to connect to.
     type: str
     required: true
-  port:
+  port: &port
     description:
       - TCP port to connect to.
       - Defaults to V(587) with O(mode=starttls), V(465) with O(mode=implicit) and V(25) with O(mode=plain).
@@ -60,12 +60,12 @@ options:
     type: str
     choices: [starttls, implicit, plain]
     default: starttls
-  ehlo_name:
+  ehlo_name: &ehlo_name
     description:
       - Name the probe announces with C(EHLO).
       - Defaults to the fully qualified name of the host that runs the module, or V(localhost) if it has none.
     type: str
-  server_name:
+  server_name: &server_name
     description:
       - Name the certificate must be valid for. It is also sent as SNI (unless it is an IP address).
       - Defaults to O(host).
@@ -83,12 +83,12 @@ options:
         carry on.
     type: bool
     default: true
-  tls_min_version:
+  tls_min_version: &tls_min_version
     description:
       - Lowest TLS version the probe offers. By default that of the system's OpenSSL configuration.
     type: str
     choices: [TLSv1.2, TLSv1.3]
-  tls_max_version:
+  tls_max_version: &tls_max_version
     description:
       - Highest TLS version the probe offers, for example V(TLSv1.2) to check that a server refuses it
         (the probe then fails with RV(error=tls_handshake_failed)).
@@ -99,15 +99,15 @@ options:
       - Seconds to wait for the connection, for the TLS handshake and for each reply of the server.
     type: float
     default: 10
-  user:
+  user: &user
     description:
       - Login name for SMTP AUTH. Requires O(password).
     type: str
-  password:
+  password: &password
     description:
       - Password for SMTP AUTH. Requires O(user).
     type: str
-  send:
+  send: &send
     description:
       - Send a test message after the login (if any).
       - The message is sent to the recipients the server accepts; C(DATA) is skipped if it accepts none.
@@ -136,7 +136,7 @@ options:
           - Text of the test message.
         type: str
         default: This is a test message sent by the mailops.authsmtp.smtp_probe Ansible module.
-  expect:
+  expect: &expect
     description:
       - "Assertions on the results. The module fails with RV(error=expectation_failed) if any of them does not hold,
         with a message listing every mismatch as C(key: expected X, got Y), for example
@@ -221,6 +221,32 @@ options:
         description:
           - Final reply code of C(DATA), for example V(250). Not checked in check mode.
         type: int
+  probes:
+    description:
+      - Several probes of O(host) in one run of the module, one after the other, each a dictionary of the options
+        below. An option a probe leaves out is taken from the top level (O(host), O(ca_file), O(validate_certs)
+        and O(timeout) always are).
+      - Every probe runs, whatever the others found. The result is then RV(probes), one result per probe in
+        order, each as a single probe returns it (with its own RV(error), RV(mismatches) and C(msg) when it
+        failed); the module fails if any of them failed, with a message naming each by its position.
+      - One run saves the start of the module for each probe, which is most of the time of a quick probe.
+    type: list
+    elements: dict
+    suboptions:
+      port: *port
+      mode:
+        description:
+          - Like the top-level O(mode), which it defaults to.
+        type: str
+        choices: [starttls, implicit, plain]
+      ehlo_name: *ehlo_name
+      server_name: *server_name
+      tls_min_version: *tls_min_version
+      tls_max_version: *tls_max_version
+      user: *user
+      password: *password
+      send: *send
+      expect: *expect
 requirements:
   - cryptography (Debian package C(python3-cryptography)), in modes V(starttls) and V(implicit)
 notes:
@@ -306,6 +332,17 @@ EXAMPLES = r"""
     port: 25
     validate_certs: false
   register: mx
+
+- name: Three probes in one run, each judged on its own
+  mailops.authsmtp.smtp_probe:
+    host: mail.example.com
+    ca_file: /etc/ssl/example-ca.pem
+    probes:
+      - {mode: implicit, expect: {tls_version: [TLSv1.3]}}
+      - {port: 587, user: alice@example.com, password: "{{ vault_smtp_password_alice }}", expect: {auth_code: 235}}
+      - {port: 587, user: alice@example.com, password: not-her-password, expect: {auth_code: 535}}
+  register: checks
+  failed_when: false
 
 - name: Show when it expires
   ansible.builtin.debug:
@@ -531,6 +568,18 @@ mismatches:
   type: list
   elements: str
   sample: ["auth_code: expected 235, got 535 (5.7.8 Error: authentication failed)"]
+probes:
+  description:
+    - With O(probes), one result per probe, in order, each with the keys above (and C(failed), and C(msg) when it
+      failed). The module then returns no other key of its own but C(msg) when a probe failed.
+  returned: with O(probes)
+  type: list
+  elements: dict
+  sample:
+    - {host: mail.example.com, port: 465, mode: implicit, mismatches: [], failed: false}
+    - {host: mail.example.com, port: 587, mode: starttls, error: expectation_failed, failed: true,
+       mismatches: ["auth_code: expected 235, got 535 (5.7.8 Error: authentication failed)"],
+       msg: "1 expectation not met: auth_code: expected 235, got 535 (5.7.8 Error: authentication failed)"}
 expect_skipped:
   description: Expectations that were not checked, and why (O(expect.data_code) in check mode).
   returned: always
@@ -556,9 +605,57 @@ from ansible_collections.mailops.authsmtp.plugins.module_utils.smtp_probe import
     probe,
 )
 
+# The options a probe of `probes` may set; the others are the run's.
+PROBE_OPTIONS = (
+    "port",
+    "mode",
+    "ehlo_name",
+    "server_name",
+    "tls_min_version",
+    "tls_max_version",
+    "user",
+    "password",
+    "send",
+    "expect",
+)
+
 
 def argument_spec():
-    return dict(
+    send = dict(
+        type="dict",
+        options=dict(
+            mail_from=dict(type="str", required=True),
+            rcpt_to=dict(type="list", elements="str", required=True),
+            subject=dict(type="str", default=DEFAULT_SUBJECT),
+            body=dict(type="str", default=DEFAULT_BODY),
+        ),
+    )
+    expect = dict(
+        type="dict",
+        options=dict(
+            banner_code=dict(type="int"),
+            banner_contains=dict(type="str"),
+            ehlo_has=dict(type="list", elements="str"),
+            ehlo_lacks=dict(type="list", elements="str"),
+            ehlo_before_tls_has=dict(type="list", elements="str"),
+            ehlo_before_tls_lacks=dict(type="list", elements="str"),
+            tls_version=dict(type="list", elements="str"),
+            tls_cipher=dict(type="list", elements="str"),
+            cert_verified=dict(type="bool"),
+            cert_names_include=dict(type="list", elements="str"),
+            cert_subject_contains=dict(type="str"),
+            cert_issuer_contains=dict(type="str"),
+            cert_fingerprint=dict(type="str"),
+            cert_days_left_min=dict(type="int"),
+            auth_mechanisms=dict(type="list", elements="str"),
+            auth_code=dict(type="int"),
+            auth_text_contains=dict(type="str"),
+            mail_code=dict(type="int"),
+            rcpt_code=dict(type="raw"),
+            data_code=dict(type="int"),
+        ),
+    )
+    spec = dict(
         host=dict(type="str", required=True),
         port=dict(type="int"),
         mode=dict(type="str", default="starttls", choices=list(MODES)),
@@ -571,55 +668,28 @@ def argument_spec():
         timeout=dict(type="float", default=DEFAULT_TIMEOUT),
         user=dict(type="str"),
         password=dict(type="str", no_log=True),
-        send=dict(
-            type="dict",
-            options=dict(
-                mail_from=dict(type="str", required=True),
-                rcpt_to=dict(type="list", elements="str", required=True),
-                subject=dict(type="str", default=DEFAULT_SUBJECT),
-                body=dict(type="str", default=DEFAULT_BODY),
-            ),
-        ),
-        expect=dict(
-            type="dict",
-            options=dict(
-                banner_code=dict(type="int"),
-                banner_contains=dict(type="str"),
-                ehlo_has=dict(type="list", elements="str"),
-                ehlo_lacks=dict(type="list", elements="str"),
-                ehlo_before_tls_has=dict(type="list", elements="str"),
-                ehlo_before_tls_lacks=dict(type="list", elements="str"),
-                tls_version=dict(type="list", elements="str"),
-                tls_cipher=dict(type="list", elements="str"),
-                cert_verified=dict(type="bool"),
-                cert_names_include=dict(type="list", elements="str"),
-                cert_subject_contains=dict(type="str"),
-                cert_issuer_contains=dict(type="str"),
-                cert_fingerprint=dict(type="str"),
-                cert_days_left_min=dict(type="int"),
-                auth_mechanisms=dict(type="list", elements="str"),
-                auth_code=dict(type="int"),
-                auth_text_contains=dict(type="str"),
-                mail_code=dict(type="int"),
-                rcpt_code=dict(type="raw"),
-                data_code=dict(type="int"),
-            ),
-        ),
+        send=send,
+        expect=expect,
     )
+    probe_options = {name: dict(spec[name]) for name in PROBE_OPTIONS}
+    # A probe's mode defaults to the run's, not to starttls.
+    probe_options["mode"] = dict(type="str", choices=list(MODES))
+    spec["probes"] = dict(type="list", elements="dict", options=probe_options, required_together=[("user", "password")])
+    return spec
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        required_together=[("user", "password")],
-        supports_check_mode=True,
-    )
-    params = dict(module.params, check_mode=module.check_mode)
+def run_probe(params, check_mode):
+    """One probe: its result, with `failed` and, when it failed, `msg`."""
+    params = dict(params, check_mode=check_mode)
     if params["mode"] != "plain" and not HAS_CRYPTOGRAPHY:
-        module.fail_json(
+        return dict(
+            failed=True,
             msg=missing_required_lib("cryptography", reason="to read the server certificate"),
             exception=CRYPTOGRAPHY_IMPORT_ERROR,
             error="invalid_parameters",
+            changed=False,
+            mismatches=[],
+            expect_skipped=[],
         )
     if params["port"] is None:
         params["port"] = default_port(params["mode"])
@@ -631,16 +701,45 @@ def main():
     try:
         result = probe(params)
     except ProbeError as exc:
-        module.fail_json(msg=exc.msg, error=exc.error, changed=False, mismatches=[], expect_skipped=[], **exc.result)
+        return dict(
+            exc.result, failed=True, msg=exc.msg, error=exc.error, changed=False, mismatches=[], expect_skipped=[]
+        )
 
-    mismatches, skipped = check_expectations(params["expect"], result, check_mode=module.check_mode)
+    mismatches, skipped = check_expectations(params["expect"], result, check_mode=check_mode)
     # A probe changes nothing, except when the server accepted a test message.
     changed = bool(result["send"] and result["send"]["sent"])
-    result.update(changed=changed, mismatches=mismatches, expect_skipped=skipped)
+    result.update(changed=changed, mismatches=mismatches, expect_skipped=skipped, failed=bool(mismatches))
     if mismatches:
         count = f"{len(mismatches)} expectation{'s' if len(mismatches) > 1 else ''} not met"
-        module.fail_json(msg=f"{count}: " + "; ".join(mismatches), error="expectation_failed", **result)
-    module.exit_json(**result)
+        result.update(msg=f"{count}: " + "; ".join(mismatches), error="expectation_failed")
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_together=[("user", "password")],
+        supports_check_mode=True,
+    )
+    if module.params["probes"] is None:
+        params = {name: value for name, value in module.params.items() if name != "probes"}
+        result = run_probe(params, module.check_mode)
+        if result.pop("failed"):
+            module.fail_json(**result)
+        module.exit_json(**result)
+
+    results = []
+    for options in module.params["probes"]:
+        params = {name: value for name, value in module.params.items() if name != "probes"}
+        params.update({name: value for name, value in options.items() if value is not None})
+        results.append(run_probe(params, module.check_mode))
+    changed = any(result["changed"] for result in results)
+    failed = [f"#{index + 1} ({result['msg']})" for index, result in enumerate(results) if result["failed"]]
+    if failed:
+        module.fail_json(
+            msg=f"{len(failed)} of {len(results)} probes failed: " + "; ".join(failed), probes=results, changed=changed
+        )
+    module.exit_json(probes=results, changed=changed)
 
 
 if __name__ == "__main__":

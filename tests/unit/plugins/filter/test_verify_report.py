@@ -230,6 +230,97 @@ def test_rows_keep_the_order_of_the_results():
     assert [(r["check"], r["status"]) for r in rows] == [("one", "PASS"), ("two", "SKIP")]
 
 
+ACCOUNT = {"user": "probe@example.org", "password": "Verify-s3cret"}
+BATCH_CHECKS = [
+    check(id="tls", title="tls", port=587, expect={"tls_version": ["TLSv1.3"]}),
+    check(id="auth", title="auth", account=True, port=587, auth="right", expect={"auth_code": 235}),
+    check(id="wrong", title="wrong", account=True, port=587, auth="wrong", expect={"auth_code": 535}),
+    check(
+        id="send",
+        title="send",
+        account=True,
+        port=465,
+        mode="implicit",
+        auth="right",
+        show="data",
+        send={"mail_from": "probe@example.org", "rcpt_to": ["probe@example.org"], "data": True},
+        expect={"data_code": 250},
+    ),
+    check(id="tls12", title="tls12", tls_max_version="TLSv1.2", expect={}, expect_error="tls_handshake_failed"),
+]
+
+
+def test_verify_probes_turns_the_checks_into_probes():
+    probes = verify_report.verify_probes(BATCH_CHECKS, ACCOUNT)
+    assert probes == [
+        {"port": 587, "mode": "starttls", "expect": {"tls_version": ["TLSv1.3"]}},
+        {"port": 587, "mode": "starttls", "expect": {"auth_code": 235}, **ACCOUNT},
+        {
+            "port": 587,
+            "mode": "starttls",
+            "expect": {"auth_code": 535},
+            "user": ACCOUNT["user"],
+            "password": "authsmtp-verify-wrong-password",
+        },
+        {
+            "port": 465,
+            "mode": "implicit",
+            "expect": {"data_code": 250},
+            **ACCOUNT,
+            "send": {"mail_from": "probe@example.org", "rcpt_to": ["probe@example.org"]},
+        },
+        {"mode": "starttls", "tls_max_version": "TLSv1.2", "expect": {}},
+    ]
+
+
+def test_verify_probes_leaves_out_what_cannot_run():
+    assert [p["expect"] for p in verify_report.verify_probes(BATCH_CHECKS, {}, no_account="no account")] == [
+        {"tls_version": ["TLSv1.3"]},
+        {},
+    ]
+    without_data = verify_report.verify_probes(BATCH_CHECKS, ACCOUNT, no_send="sending is off")
+    assert len(without_data) == 4 and all("send" not in p for p in without_data)
+
+
+def test_verify_probes_names_a_missing_account():
+    with pytest.raises(AnsibleFilterError, match="check auth logs in, but the account has no user and password"):
+        verify_report.verify_probes(BATCH_CHECKS, {})
+
+
+def test_rows_of_one_run_with_probes():
+    ran = {"failed": True, "msg": "2 of 4 probes failed", "changed": True}
+    ran["probes"] = [
+        {"tls": {"version": "TLSv1.3"}, "mismatches": [], "expect_skipped": [], "failed": False},
+        {"mismatches": ["auth_code: expected 235, got 535"], "error": "expectation_failed", "failed": True},
+        {"auth": {"code": 535, "text": "5.7.8 no"}, "mismatches": [], "expect_skipped": [], "failed": False},
+        {"error": "tls_handshake_failed", "msg": "handshake failed", "mismatches": [], "failed": True},
+    ]
+    rows = verify_report.verify_rows(ran, HOST, checks=BATCH_CHECKS, no_send="authsmtp_verify_send is false")
+    assert [(r["check"], r["status"]) for r in rows] == [
+        ("tls", "PASS"),
+        ("auth", "FAIL"),
+        ("wrong", "PASS"),
+        ("send", "SKIP"),
+        ("tls12", "PASS"),
+    ]
+    assert rows[1]["got"] == "auth_code: expected 235, got 535"
+    assert rows[3]["got"] == "skipped: authsmtp_verify_send is false"
+
+
+def test_rows_when_the_module_did_not_run():
+    ran = {"failed": True, "msg": "Unsupported parameters for (smtp_probe) module: probes"}
+    rows = verify_report.verify_rows(ran, HOST, checks=BATCH_CHECKS, no_account="no authsmtp_verify_account")
+    assert [r["status"] for r in rows] == ["FAIL", "SKIP", "SKIP", "SKIP", "FAIL"]
+    assert rows[0]["got"] == "Unsupported parameters for (smtp_probe) module: probes"
+
+
+def test_rows_refuse_results_that_do_not_match_the_checks():
+    with pytest.raises(AnsibleFilterError, match="1 probe results for 5 checks that ran"):
+        verify_report.verify_rows({"probes": [{}]}, HOST, checks=BATCH_CHECKS)
+    with pytest.raises(AnsibleFilterError, match="expects the result of one smtp_probe run"):
+        verify_report.verify_rows([], HOST, checks=BATCH_CHECKS)
+
+
 @pytest.mark.parametrize("results", ["not a list", [{"no": "item"}]])
 def test_verify_rows_refuses_other_input(results):
     with pytest.raises(AnsibleFilterError):

@@ -1128,6 +1128,59 @@ def test_server_echoing_the_password_is_scrubbed(scripted):
     assert sp.scrub(outcome, sp.secret_forms(USER, PASSWORD))["text"] == "5.7.8 bad ******** / ********"
 
 
+def test_probes_run_in_order_each_judged_on_its_own(capsys, starttls_server, pki):
+    refusing = free_port_refusing()
+    probes = [
+        dict(user=USER, password=PASSWORD, expect=dict(auth_code=235)),
+        dict(user=USER, password=WRONG_PASSWORD, expect=dict(auth_code=235)),
+        dict(mode="plain", port=refusing.getsockname()[1]),
+        dict(expect=dict(ehlo_before_tls_has=["STARTTLS"])),
+    ]
+    rc, result, raw = run_module(capsys, args_for(starttls_server, pki, probes=probes))
+    assert rc == 1
+    assert [p["failed"] for p in result["probes"]] == [False, True, True, False]
+    assert result["probes"][0]["auth"]["code"] == 235
+    assert result["probes"][1]["error"] == "expectation_failed"
+    assert result["probes"][1]["mismatches"] == [f"auth_code: expected 235, got 535 ({AUTH_INVALID})"]
+    assert result["probes"][2]["error"] == "connection_refused"
+    assert result["msg"].startswith("2 of 4 probes failed: #2 (1 expectation not met: auth_code")
+    assert "; #3 (" in result["msg"]
+    assert "port" not in result and result["changed"] is False
+    assert_no_secrets(raw)
+
+
+def test_probes_take_what_they_leave_out_from_the_top_level(capsys, starttls_server, pki):
+    args = args_for(starttls_server, pki, user=USER, password=PASSWORD)
+    rc, result, raw = run_module(capsys, dict(args, probes=[{}, dict(expect=dict(auth_code=235))]))
+    assert rc == 0, result
+    assert [p["auth"]["code"] for p in result["probes"]] == [235, 235]
+    assert [p["port"] for p in result["probes"]] == [starttls_server.port] * 2
+    assert_no_secrets(raw)
+
+
+def test_probes_in_check_mode_send_no_data(capsys, serve, pki):
+    recorder = Recorder()
+    server = serve(tls_context=pki["context"](), handler=recorder)
+    send = dict(mail_from=USER, rcpt_to=["bob@example.test"])
+    args = args_for(server, pki, probes=[dict(user=USER, password=PASSWORD, send=send, expect=dict(data_code=250))])
+    rc, result, _ = run_module(capsys, args, check_mode=True)
+    assert rc == 0, result
+    assert result["probes"][0]["send"]["data_skipped"] == "check mode"
+    assert result["probes"][0]["expect_skipped"] and result["changed"] is False
+    assert recorder.messages == []
+
+
+def test_a_probe_requires_user_and_password_together(capsys):
+    rc, result, _ = run_module(capsys, dict(host="127.0.0.1", probes=[dict(user=USER)]))
+    assert rc == 1
+    assert "parameters are required together: user, password found in probes" in result["msg"]
+
+
+def test_no_probes_is_an_empty_run(capsys):
+    rc, result, _ = run_module(capsys, dict(host="127.0.0.1", probes=[]))
+    assert (rc, result["probes"], result["changed"]) == (0, [], False)
+
+
 def test_missing_cryptography(capsys, monkeypatch):
     monkeypatch.setattr(smtp_probe, "HAS_CRYPTOGRAPHY", False)
     monkeypatch.setattr(smtp_probe, "CRYPTOGRAPHY_IMPORT_ERROR", "Traceback: ImportError")
@@ -1158,4 +1211,4 @@ def test_documentation_matches_argument_spec():
     assert yaml.safe_load(smtp_probe.EXAMPLES)
     returned = yaml.safe_load(smtp_probe.RETURN)
     result_keys = set(sp.new_result(dict(host="h", port=1, mode="plain", server_name="h", ehlo_name="e")))
-    assert result_keys | {"error", "mismatches", "expect_skipped"} == set(returned)
+    assert result_keys | {"error", "mismatches", "expect_skipped", "probes"} == set(returned)
