@@ -19,7 +19,14 @@ export PY_COLORS ?= 0
 demo: bootstrap
 	scripts/demo.sh
 
-test: bootstrap lint unit bench-smoke package sanity compat molecule
+# The checks before the scenarios run two at a time (lint, pytest and
+# ansible-test mostly use one core each, sanity waits on pip), each one's
+# output printed whole when it ends; the scenarios then run alone, one after
+# the other, as their timings need.
+CHECKS := lint unit bench-smoke package sanity compat
+test: bootstrap
+	$(MAKE) --no-print-directory -j2 --output-sync=target $(CHECKS)
+	$(run_scenarios)
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -33,9 +40,10 @@ lint:
 	python scripts/check_changelog.py
 	python scripts/check_ee.py
 
-# pytest exits 5 when it collected no test: that is a failure here.
+# pytest exits 5 when it collected no test: that is a failure here. Two
+# workers, one test file each at a time (module fixtures run once).
 unit:
-	cd $(REPO) && python -m pytest tests/unit -q
+	cd $(REPO) && python -m pytest tests/unit -q -n 2 --dist loadfile
 
 # The benchmark scripts in smoke mode, so they keep working; the figures
 # are not kept (bench/README.md). No container is started: converge_bench
@@ -92,12 +100,16 @@ compat: package
 # collection as installed from the tarball (.cache/artifact, made by
 # `make package`), not the checkout; the collections it depends on come from
 # the `ansible` package in .venv, which ansible always searches.
+define run_scenarios
+set -e; for s in $(SCENARIOS); do \
+    report=$(REPO)/.cache/smtp-report-$$s.txt; rm -f $$report; start=$$(date +%s); \
+    ANSIBLE_COLLECTIONS_PATH=$(REPO)/.cache/artifact AUTHSMTP_REPORT=$$report molecule test -s $$s; \
+    echo "scenario $$s ($$(( $$(date +%s) - start )) s):"; tail -n 1 $$report; \
+done
+endef
+
 molecule: package
-	set -e; for s in $(SCENARIOS); do \
-	    report=$(REPO)/.cache/smtp-report-$$s.txt; rm -f $$report; start=$$(date +%s); \
-	    ANSIBLE_COLLECTIONS_PATH=$(REPO)/.cache/artifact AUTHSMTP_REPORT=$$report molecule test -s $$s; \
-	    echo "scenario $$s ($$(( $$(date +%s) - start )) s):"; tail -n 1 $$report; \
-	done
+	$(run_scenarios)
 
 clean:
 	-for s in $(SCENARIOS); do molecule destroy -s $$s; done

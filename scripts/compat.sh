@@ -23,12 +23,12 @@ fail() { echo "compat: FAILED: $*" >&2; exit 1; }
 version="$(.venv/bin/python scripts/check_requires_ansible.py --lower-bound)"
 venv="$repo/.cache/compat/ansible-core-$version"
 pin() { grep -i "^$1==" requirements.txt; }
-if [ ! -x "$venv/bin/ansible-playbook" ]; then
+if [ ! -x "$venv/bin/ansible-playbook" ] || ! "$venv/bin/python" -c "import xdist" 2>/dev/null; then
     say "creating ${venv#"$repo"/}"
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check "ansible-core==$version" \
-        -r tests/unit/requirements.txt "$(pin PyYAML)" >"$repo/.cache/compat/pip.log" 2>&1 \
+        -r tests/unit/requirements.txt "$(pin PyYAML)" "$(pin pytest-xdist)" "$(pin execnet)" >"$repo/.cache/compat/pip.log" 2>&1 \
         || { tail -n 20 "$repo/.cache/compat/pip.log" >&2; fail "pip install ansible-core==$version"; }
 fi
 "$venv/bin/python" -c 'import sys; from ansible.release import __version__ as v; sys.exit(v != sys.argv[1])' "$version" \
@@ -61,7 +61,7 @@ for playbook in "$installed"/playbooks/*.yml; do
 done
 say "ansible-core $version: --syntax-check of every playbook passes"
 cd "$repo"
-"$venv/bin/python" -m pytest -q -p no:cacheprovider tests/unit/playbooks tests/unit/plugins/filter \
+"$venv/bin/python" -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/unit/playbooks tests/unit/plugins/filter \
     tests/unit/plugins/module_utils >"$work/pytest.log" 2>&1 \
     || { tail -n 40 "$work/pytest.log" >&2; fail "unit tests with ansible-core $version"; }
 say "ansible-core $version: unit tests: $(tail -n 1 "$work/pytest.log")"

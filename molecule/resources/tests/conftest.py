@@ -41,7 +41,10 @@ def _row(report, item):
     host = params.pop("_testinfra_host").backend.name
     what = (item.function.__doc__ or item.originalname.removeprefix("test_").replace("_", " ")).strip().splitlines()[0]
     check = f"host: {what}" + (f": {', '.join(map(str, params.values()))}" if params else "")
-    row = dict(host=host, check=check, expected="holds", got="holds", status="PASS")
+    # The test's place in the collection (the same in every worker), so that
+    # the rows keep pytest's order whichever worker ran them.
+    order = item.session.items.index(item)
+    row = dict(host=host, check=check, expected="holds", got="holds", status="PASS", order=order)
     if report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         row.update(got=reason.replace("Skipped: ", "skipped: "), status="SKIP")
@@ -51,8 +54,29 @@ def _row(report, item):
     return row
 
 
+class _Rows:
+    """The report rows, collected where the reports arrive: with pytest-xdist
+    (the tests mostly wait for podman exec, so verify runs them on both
+    cores) the rows are made in the workers and travel to the controller in
+    the reports' user_properties; without it, all in one process."""
+
+    def __init__(self, path):
+        self.path = path
+        self.rows = []
+
+    def pytest_runtest_logreport(self, report):
+        self.rows += [value for name, value in report.user_properties if name == "authsmtp_row"]
+
+    def pytest_unconfigure(self):
+        self.rows.sort(key=lambda row: row["order"])
+        with open(self.path, "w", encoding="utf-8") as f:
+            json.dump([{k: v for k, v in row.items() if k != "order"} for row in self.rows], f, indent=1)
+
+
 def pytest_configure(config):
-    config._authsmtp_rows = []
+    path = config.getoption("--rows")
+    if path and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_Rows(path), "authsmtp_rows")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -61,11 +85,4 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     # One row per test: its call, or its setup when that failed or skipped.
     if report.when == "call" or (report.when == "setup" and not report.passed):
-        item.config._authsmtp_rows.append(_row(report, item))
-
-
-def pytest_unconfigure(config):
-    path = config.getoption("--rows")
-    if path:
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(config._authsmtp_rows, f, indent=1)
+        report.user_properties.append(("authsmtp_row", _row(report, item)))
