@@ -2,7 +2,7 @@
 # Install everything `make test` and `make demo` need on a Debian 12 or 13
 # machine, as root, and skip what is already there:
 #   - Debian packages: podman with runc, debootstrap, make, openssl
-#   - a Python virtualenv in .venv with the pinned requirements.txt
+#   - a Python virtualenv with the pinned requirements.txt, linked as .venv
 #   - the bare Debian 12 and 13 images the test hosts boot
 #   - the collection made importable as mailops.authsmtp from this checkout
 set -eu
@@ -22,18 +22,29 @@ if [ -n "$need_pkgs" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need_pkgs >/dev/null
 fi
 
-stamp=.venv/.requirements.sha256
-want="$(sha256sum requirements.txt | cut -d' ' -f1)"
-if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "bootstrap: creating .venv from requirements.txt"
-    python3 -m venv .venv
-    mkdir -p .cache
-    if ! .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt >.cache/pip-install.log 2>&1; then
+# The virtualenv is built once per machine for each requirements.txt and
+# Python (in the cache below, like the images), and .venv links to it: a
+# clean clone (CI) finds it ready instead of installing the same pins again.
+cache="${AUTHSMTP_CACHE_DIR:-/var/cache/authsmtp}"
+want="$( { cat requirements.txt; python3 -VV; } | sha256sum | cut -d' ' -f1)"
+venv="$cache/venv/$want"
+if [ ! -f "$venv/.complete" ]; then
+    echo "bootstrap: creating ${venv} from requirements.txt"
+    mkdir -p "$cache/venv" .cache
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    if ! "$venv/bin/pip" install -q --disable-pip-version-check -r requirements.txt >.cache/pip-install.log 2>&1; then
         tail -n 30 .cache/pip-install.log >&2
+        rm -rf "$venv"
         exit 1
     fi
-    .venv/bin/pip check
-    echo "$want" > "$stamp"
+    "$venv/bin/pip" check
+    touch "$venv/.complete"
+fi
+# A .venv of an earlier bootstrap is a directory: replaced by the link.
+if [ "$(readlink .venv 2>/dev/null)" != "$venv" ]; then
+    rm -rf .venv
+    ln -s "$venv" .venv
 fi
 
 # Molecule and ansible-playbook find the collection under this path.
@@ -43,7 +54,6 @@ ln -sfn "$repo" .cache/collections/ansible_collections/mailops/authsmtp
 # Downloaded .deb files are shared by the test hosts of a release. apt
 # does not wait for another host's lock on the directory, so two hosts of
 # one release that install at the same moment use two of them (-2).
-cache="${AUTHSMTP_CACHE_DIR:-/var/cache/authsmtp}"
 for dir in apt-bookworm apt-trixie apt-bookworm-2 apt-trixie-2; do
     mkdir -p "$cache/$dir/partial"
 done
