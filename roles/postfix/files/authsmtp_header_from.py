@@ -7,19 +7,22 @@ sender (MAIL FROM) to the login, but a recipient sees the From: header.
 For an authenticated session this milter requires exactly one From: header
 (RFC 5322 3.6), and every address in it and in Sender: must be one the login
 may use as envelope sender. The rule is read from the very table Postfix
-uses for the envelope (smtpd_sender_login_maps, a texthash file written by
-the mailops.authsmtp.postfix role) and looked up the way Postfix looks it
-up: the whole address, then without its extension, then @domain, all in
-lower case. The null sender gets no exception: its From: must be owned too.
+uses for the envelope (smtpd_sender_login_maps: a texthash file written by
+the mailops.authsmtp.postfix role, or the shared user store's pgsql table,
+asked over one connection that stays open) and looked up the way Postfix
+looks it up: the whole address, then without its extension, then @domain,
+all in lower case. The null sender gets no exception: its From: must be
+owned too.
 
 Anything else gets "550 5.7.1" naming the address, at the end of data (DATA
-and BDAT alike); a table that cannot be read gets "451 4.3.0", and a milter
-that is down gets Postfix's milter_default_action (tempfail), so nothing is
-ever accepted unchecked. Unauthenticated sessions are not looked at: the
+and BDAT alike); a table that cannot be read (the store down) gets "451
+4.3.0", and a milter that is down gets Postfix's milter_default_action
+(tempfail), so nothing is ever accepted unchecked. Unauthenticated sessions are not looked at: the
 submission ports refuse them before DATA.
 
 The policy (everything above the Milter glue) is plain Python, unit-tested
-without libmilter. The glue uses pymilter (Debian: python3-milter).
+without libmilter or a database. The glue uses pymilter (Debian:
+python3-milter), the store psycopg2 (python3-psycopg2).
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from email.errors import ObsoleteHeaderDefect
 from email.headerregistry import HeaderRegistry
@@ -165,35 +168,91 @@ class Table:
         return self.table
 
 
-class PostmapTable:
-    """A table of another type, such as the shared user store's ``pgsql:`` table, asked key by key
-    with ``postmap -q``, as Postfix itself would ask it; current() gives a fresh lookup per message."""
+class PgsqlTable:
+    """The shared user store's sender login table: the pgsql_table(5) file Postfix reads, asked over one
+    connection that stays open (a new process and a new TLS login per message would cost more than the rest
+    of the message). The file is read again when it changes; libpq takes TLS settings from the environment
+    (PGSSLMODE, PGSSLROOTCERT, PGCONNECT_TIMEOUT, as Postfix's import_environment)."""
 
-    def __init__(self, name):
-        self.name = name
+    def __init__(self, path, connect=None):
+        self.path = path
+        self.connect = connect
+        self.stamp = None
+        self.settings = None
+        self.connection = None
+        self.lock = threading.Lock()
 
     def current(self):
-        return PostmapLookup(self.name)
+        """A lookup for one message, or None when the file cannot be read."""
+        try:
+            info = os.stat(self.path)
+            stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+            if stamp != self.stamp:
+                with open(self.path, encoding="utf-8") as handle:
+                    settings = parse_pgsql_cf(handle.read())
+                with self.lock:
+                    self.close()
+                    self.settings, self.stamp = settings, stamp
+        except (OSError, ValueError) as exc:
+            log(f"cannot read {self.path}: {exc}")
+            return None
+        return StoreLookup(self)
+
+    def close(self):
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            except Exception:  # noqa: BLE001, S110 - a broken connection is dropped either way
+                pass
+            self.connection = None
+
+    def query(self, key):
+        """The logins of ``key`` (None: not in the table), as Postfix's pgsql client would find them; a
+        database that cannot be asked raises LookupError. A connection broken since the last message (the
+        database restarted) is opened again once."""
+        if not eligible(key, self.settings["domain"]):
+            return None
+        with self.lock:
+            for attempt in (1, 2):
+                try:
+                    if self.connection is None:
+                        self.connection = self.open()
+                    with self.connection.cursor() as cursor:
+                        cursor.execute(self.settings["query"], {"key": key})
+                        rows = cursor.fetchall()
+                    break
+                except Exception as exc:  # noqa: BLE001 - psycopg2's errors, or the connection's
+                    self.close()
+                    if attempt == 2:
+                        raise LookupError(f"{self.path}: {str(exc).strip() or type(exc).__name__}") from exc
+        values = [str(v) for row in rows for v in row if v is not None]
+        if not values:
+            return None
+        return frozenset(v.lower() for value in values for v in re.split(r"[\s,]+", value.strip()) if v)
+
+    def open(self):
+        connect = self.connect
+        if connect is None:
+            import psycopg2  # noqa: PLC0415 - Debian's python3-psycopg2, installed with the shared store
+
+            connect = psycopg2.connect
+        host, port = self.settings["host"], self.settings["port"]
+        connection = connect(host=host, port=port, dbname=self.settings["dbname"], user=self.settings["user"],
+                             password=self.settings["password"], application_name="authsmtp-header-from")
+        connection.set_session(readonly=True, autocommit=True)
+        return connection
 
 
-class PostmapLookup:
-    """The ``in`` and ``[]`` of a parse_table() result, answered by ``postmap -q``; a failed lookup
-    (the database down) raises LookupError, which the milter answers with a temporary error."""
+class StoreLookup:
+    """The ``in`` and ``[]`` of a parse_table() result for one message, each key asked once."""
 
-    def __init__(self, name, run=subprocess.run):
-        self.name = name
-        self.run = run
+    def __init__(self, table):
+        self.table = table
         self.answers = {}
 
     def get(self, key):
         if key not in self.answers:
-            done = self.run(["postmap", "-q", key, self.name], capture_output=True, text=True, timeout=30, check=False)
-            if done.returncode == 0:
-                self.answers[key] = frozenset(v.lower() for v in re.split(r"[\s,]+", done.stdout.strip()) if v)
-            elif done.returncode == 1 and "fatal:" not in done.stderr:
-                self.answers[key] = None
-            else:
-                raise LookupError(f"postmap -q {key} {self.name}: {done.stderr.strip() or done.returncode}")
+            self.answers[key] = self.table.query(key)
         return self.answers[key]
 
     def __contains__(self, key):
@@ -203,13 +262,62 @@ class PostmapLookup:
         return self.get(key)
 
 
+# The pgsql_table(5) settings the postfix role writes; any other would change what a lookup means.
+PGSQL_SETTINGS = {"hosts", "dbname", "user", "password", "domain", "query"}
+
+
+def parse_pgsql_cf(text):
+    """The settings of a pgsql_table(5) file as the postfix role writes it: one host (``inet:host:port``), the
+    query with ``'%s'`` as its only expansion (made a bound parameter), and the ``domain`` list. Raises
+    ValueError on anything else, rather than answer differently from Postfix."""
+    settings, name = {}, None
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        if raw[0].isspace() and name:
+            settings[name] += " " + raw.strip()
+            continue
+        name, sep, value = raw.partition("=")
+        name = name.strip()
+        if not sep or name not in PGSQL_SETTINGS:
+            known = ", ".join(sorted(PGSQL_SETTINGS))
+            raise ValueError(f"line {number}: {name or raw.strip()!r} is not one of {known}")
+        settings[name] = value.strip()
+    missing = {"hosts", "dbname", "user", "password", "query"} - set(settings)
+    if missing:
+        raise ValueError(f"{', '.join(sorted(missing))} missing")
+    hosts = settings["hosts"].split()
+    match = re.fullmatch(r"(?:inet:)?(\[[^\]]+\]|[^:\s]+)(?::(\d+))?", hosts[0]) if len(hosts) == 1 else None
+    if match is None:
+        raise ValueError(f"hosts: one inet:host:port expected, got {settings['hosts']!r}")
+    query = settings["query"]
+    if query.replace("'%s'", "").count("%"):
+        raise ValueError("query: '%s' is the only expansion understood")
+    return {"host": match[1].strip("[]"), "port": int(match[2] or 5432), "dbname": settings["dbname"],
+            "user": settings["user"], "password": settings["password"],
+            "domain": frozenset(d.lower() for d in re.split(r"[\s,]+", settings.get("domain", "")) if d),
+            "query": query.replace("'%s'", "%(key)s")}
+
+
+def eligible(key, domains):
+    """Whether Postfix's pgsql client asks the database for ``key``: with a ``domain`` list, only
+    local@domain with a local part and one of those domains (pgsql_table(5), "domain")."""
+    if not domains:
+        return True
+    local, at, domain = key.rpartition("@")
+    return bool(at and local and domain in domains)
+
+
 def open_table(name):
-    """The sender login table: a texthash file (a path, or ``texthash:path``), or any other Postfix table."""
+    """The sender login table: a texthash file (a path, or ``texthash:path``), or the shared store's
+    ``pgsql:`` table."""
     if name.startswith("/"):
         return Table(name)
     if name.startswith("texthash:"):
         return Table(name.removeprefix("texthash:"))
-    return PostmapTable(name)
+    if name.startswith("pgsql:"):
+        return PgsqlTable(name.removeprefix("pgsql:"))
+    raise ValueError(f"{name}: a texthash file or a pgsql: table expected")
 
 
 def log(message):
@@ -269,7 +377,7 @@ def main(argv=None):  # pragma: no cover - the service's entry point
     parser.add_argument(
         "--table",
         required=True,
-        help="smtpd_sender_login_maps: its texthash file, or a Postfix table such as pgsql:/etc/postfix/x.cf",
+        help="smtpd_sender_login_maps: its texthash file, or the shared store's pgsql:/etc/postfix/....cf",
     )
     parser.add_argument("--delimiters", default="+", help="Postfix's recipient_delimiter")
     parser.add_argument("--timeout", type=int, default=60)

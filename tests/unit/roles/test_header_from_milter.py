@@ -120,39 +120,153 @@ def test_table_is_read_again_when_it_changes(tmp_path):
     assert table.current() is None
 
 
-class FakePostmap:
-    """subprocess.run for `postmap -q KEY TABLE`: answers from a dict, or fails like a database that is down."""
+STORE_CF = """\
+# Ansible managed
+# A table of the shared user store (pgsql_table(5)), read by proxymap
+hosts = inet:db.example.test:5432
+dbname = authsmtp
+user = authsmtp_postfix
+password = Store-pw-1
+domain = example.test, example.org
+query = SELECT logins FROM authsmtp.postfix_sender_logins WHERE address = '%s'
+"""
+
+
+class FakeStore:
+    """psycopg2.connect for the store: answers from a dict of address -> [rows]; ``down`` refuses connections,
+    ``break_next`` makes the next query fail as a connection closed by a restarted server does."""
 
     def __init__(self, answers, down=False):
-        self.answers = answers
-        self.down = down
-        self.asked = []
+        self.answers, self.down, self.break_next = answers, down, False
+        self.connections, self.asked = [], []
 
-    def __call__(self, argv, **kwargs):
-        from types import SimpleNamespace
-
-        assert argv[:2] == ["postmap", "-q"] and kwargs.get("check") is False
-        self.asked.append(argv[2])
+    def __call__(self, **settings):
         if self.down:
-            return SimpleNamespace(returncode=1, stdout="", stderr="postmap: fatal: table pgsql:x.cf: query error\n")
-        if argv[2] in self.answers:
-            return SimpleNamespace(returncode=0, stdout=self.answers[argv[2]] + "\n", stderr="")
-        return SimpleNamespace(returncode=1, stdout="", stderr="")
+            raise RuntimeError('connection to server at "db.example.test" (10.0.0.5), port 5432 failed: refused')
+        connection = FakeConnection(self, settings)
+        self.connections.append(connection)
+        return connection
 
 
-def test_a_table_of_another_type_is_asked_with_postmap_key_by_key():
-    run = FakePostmap({"sales@example.test": "alice@example.test, bob@example.test"})
-    lookup = milter.PostmapLookup("pgsql:/etc/postfix/authsmtp/store-sender-logins.cf", run=run)
-    assert milter.owners(lookup, "sales+x@example.test") == {"alice@example.test", "bob@example.test"}
+class FakeConnection:
+    def __init__(self, store, settings):
+        self.store, self.settings, self.closed, self.session = store, settings, False, None
+
+    def set_session(self, **session):
+        self.session = session
+
+    def cursor(self):
+        return FakeCursor(self)
+
+    def close(self):
+        self.closed = True
+
+
+class FakeCursor:
+    def __init__(self, connection):
+        self.connection, self.rows = connection, []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute(self, query, params):
+        store = self.connection.store
+        assert not self.connection.closed
+        if store.break_next:
+            store.break_next = False
+            raise RuntimeError("server closed the connection unexpectedly")
+        assert query == "SELECT logins FROM authsmtp.postfix_sender_logins WHERE address = %(key)s"
+        store.asked.append(params["key"])
+        self.rows = store.answers.get(params["key"], [])
+
+    def fetchall(self):
+        return self.rows
+
+
+@pytest.fixture
+def store_cf(tmp_path):
+    path = tmp_path / "store-sender-logins.cf"
+    path.write_text(STORE_CF)
+    return path
+
+
+def test_the_store_is_asked_over_one_connection_as_postfix_asks_it(store_cf):
+    store = FakeStore({"sales@example.test": [("alice@example.test, bob@example.test",)],
+                       "alice@example.test": [("alice@example.test",)]})
+    table = milter.PgsqlTable(str(store_cf), connect=store)
+    lookup = table.current()
+    assert milter.owners(lookup, "Sales+x@Example.test") == {"alice@example.test", "bob@example.test"}
     assert milter.owners(lookup, "nobody@example.test") == frozenset()
-    # Each key once per message, in Postfix's order.
-    assert run.asked == ["sales+x@example.test", "sales@example.test", "nobody@example.test", "@example.test"]
+    # Each key once per message, in Postfix's order; with `domain` set, Postfix asks
+    # neither @domain keys nor other domains (pgsql_table(5)), and nor does the milter.
+    assert milter.owners(lookup, "nobody@elsewhere.test") == frozenset()
+    assert store.asked == ["sales+x@example.test", "sales@example.test", "nobody@example.test"]
+    assert milter.check("alice@example.test", [("From", "Alice <alice@example.test>")], table.current()).accepted
+    assert len(store.connections) == 1
+    assert store.connections[0].settings == {"host": "db.example.test", "port": 5432, "dbname": "authsmtp",
+                                             "user": "authsmtp_postfix", "password": "Store-pw-1",
+                                             "application_name": "authsmtp-header-from"}
+    assert store.connections[0].session == {"readonly": True, "autocommit": True}
 
 
-def test_a_store_that_is_down_is_a_lookup_error_not_an_unowned_address():
-    lookup = milter.PostmapLookup("pgsql:/x.cf", run=FakePostmap({}, down=True))
-    with pytest.raises(LookupError, match="query error"):
-        milter.owners(lookup, "alice@example.test")
+def test_rows_are_joined_as_postfix_joins_them(store_cf):
+    store = FakeStore({"team@example.test": [("alice@example.test",), ("Bob@example.test carol@example.test",)]})
+    lookup = milter.PgsqlTable(str(store_cf), connect=store).current()
+    assert milter.owners(lookup, "team@example.test") == {"alice@example.test", "bob@example.test",
+                                                          "carol@example.test"}
+
+
+def test_a_store_that_is_down_is_a_lookup_error_not_an_unowned_address(store_cf):
+    table = milter.PgsqlTable(str(store_cf), connect=FakeStore({}, down=True))
+    with pytest.raises(LookupError, match="port 5432 failed: refused"):
+        milter.owners(table.current(), "alice@example.test")
+
+
+def test_a_connection_lost_since_the_last_message_is_opened_again(store_cf):
+    store = FakeStore({"alice@example.test": [("alice@example.test",)]})
+    table = milter.PgsqlTable(str(store_cf), connect=store)
+    assert milter.owners(table.current(), "alice@example.test") == {"alice@example.test"}
+    store.break_next = True  # the database restarted between two messages
+    assert milter.owners(table.current(), "alice@example.test") == {"alice@example.test"}
+    assert [c.closed for c in store.connections] == [True, False]
+
+
+def test_a_changed_file_is_read_again_and_the_connection_renewed(store_cf):
+    store = FakeStore({"alice@example.test": [("alice@example.test",)]})
+    table = milter.PgsqlTable(str(store_cf), connect=store)
+    milter.owners(table.current(), "alice@example.test")
+    store_cf.write_text(STORE_CF.replace("Store-pw-1", "Store-pw-2"))
+    os.utime(store_cf, ns=(1, 2))
+    milter.owners(table.current(), "alice@example.test")
+    assert [(c.settings["password"], c.closed) for c in store.connections] == [("Store-pw-1", True),
+                                                                               ("Store-pw-2", False)]
+    store_cf.unlink()
+    assert table.current() is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("result_format = %s", "result_format = x"), "'result_format' is not one of"),
+        (("inet:db.example.test:5432", "db1.example.test db2.example.test"), "hosts: one inet:host:port expected"),
+        (("address = '%s'", "address = '%u'"), "'%s' is the only expansion understood"),
+        (("dbname = authsmtp\n", ""), "dbname missing"),
+    ],
+)
+def test_a_table_the_milter_would_read_differently_from_postfix_is_refused(change, message):
+    text = STORE_CF.replace(*change) if change[0] in STORE_CF else STORE_CF + change[1] + "\n"
+    with pytest.raises(ValueError, match=message):
+        milter.parse_pgsql_cf(text)
+
+
+def test_settings_continue_on_indented_lines_and_the_port_defaults():
+    settings = milter.parse_pgsql_cf(STORE_CF.replace("inet:db.example.test:5432", "[fd00::5]").replace(
+        "query = SELECT logins", "query = SELECT logins\n  "))
+    assert (settings["host"], settings["port"]) == ("fd00::5", 5432)
+    assert settings["query"] == "SELECT logins FROM authsmtp.postfix_sender_logins WHERE address = %(key)s"
 
 
 @pytest.mark.parametrize(
@@ -160,8 +274,13 @@ def test_a_store_that_is_down_is_a_lookup_error_not_an_unowned_address():
     [
         ("/etc/postfix/authsmtp/sender_logins", "Table"),
         ("texthash:/etc/postfix/authsmtp/sender_logins", "Table"),
-        ("pgsql:/etc/postfix/authsmtp/store-sender-logins.cf", "PostmapTable"),
+        ("pgsql:/etc/postfix/authsmtp/store-sender-logins.cf", "PgsqlTable"),
     ],
 )
-def test_open_table_reads_texthash_itself_and_asks_postmap_for_the_rest(name, kind):
+def test_open_table_reads_texthash_and_the_store_itself(name, kind):
     assert type(milter.open_table(name)).__name__ == kind
+
+
+def test_open_table_refuses_other_types():
+    with pytest.raises(ValueError, match="texthash file or a pgsql: table expected"):
+        milter.open_table("ldap:/etc/postfix/x.cf")
