@@ -242,14 +242,14 @@ def _batch_results(run, checks, no_account, no_send):
     should have run gets the run's own result, which fails it."""
     if not isinstance(run, Mapping):
         raise AnsibleFilterError("verify_rows with checks= expects the result of one smtp_probe run with probes")
-    ran = [check for check in checks if _runs(check, no_account, no_send)]
+    runs = [_runs(check, no_account, no_send) for check in checks]
     probed = run.get("probes")
-    if probed is not None and len(probed) != len(ran):
-        raise AnsibleFilterError(f"verify_rows: {len(probed)} probe results for {len(ran)} checks that ran")
-    outcomes = iter(probed if probed is not None else [run] * len(ran))
+    if probed is not None and len(probed) != sum(runs):
+        raise AnsibleFilterError(f"verify_rows: {len(probed)} probe results for {sum(runs)} checks that ran")
+    outcomes = iter(probed if probed is not None else [run] * sum(runs))
     return [
-        dict(next(outcomes), item=check) if _runs(check, no_account, no_send) else {"skipped": True, "item": check}
-        for check in checks
+        dict(next(outcomes), item=check) if ran else {"skipped": True, "item": check}
+        for check, ran in zip(checks, runs, strict=True)
     ]
 
 

@@ -17,8 +17,8 @@ owned too.
 Anything else gets "550 5.7.1" naming the address, at the end of data (DATA
 and BDAT alike); a table that cannot be read (the store down) gets "451
 4.3.0", and a milter that is down gets Postfix's milter_default_action
-(tempfail), so nothing is ever accepted unchecked. Unauthenticated sessions are not looked at: the
-submission ports refuse them before DATA.
+(tempfail), so nothing is ever accepted unchecked. Unauthenticated sessions
+are not looked at: the submission ports refuse them before DATA.
 
 The policy (everything above the Milter glue) is plain Python, unit-tested
 without libmilter or a database. The glue uses pymilter (Debian:
@@ -61,6 +61,17 @@ def refuse(text):
     return Verdict("550", "5.7.1", text)
 
 
+def split_list(value):
+    """A Postfix list (comma or space separated) in lower case, as a frozenset."""
+    return frozenset(v.lower() for v in re.split(r"[\s,]+", value.strip()) if v)
+
+
+def file_stamp(path):
+    """What tells that a file changed: inode, size and modification time (raises OSError)."""
+    info = os.stat(path)
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
 def parse_table(text):
     """Postfix texthash syntax as the postfix role writes it: ``key value``, the value a comma or
     space separated list of logins. Returns {key: frozenset of logins}, keys and logins lower case."""
@@ -70,8 +81,7 @@ def parse_table(text):
         if not line or line.startswith("#"):
             continue
         key, value = (re.split(r"\s+", line, maxsplit=1) + [""])[:2]
-        logins = {v.lower() for v in re.split(r"[\s,]+", value.strip()) if v}
-        table[key.lower()] = frozenset(logins) | table.get(key.lower(), frozenset())
+        table[key.lower()] = split_list(value) | table.get(key.lower(), frozenset())
     return table
 
 
@@ -156,8 +166,7 @@ class Table:
     def current(self):
         """The table, or None when the file cannot be read."""
         try:
-            info = os.stat(self.path)
-            stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+            stamp = file_stamp(self.path)
             if stamp != self.stamp:
                 with open(self.path, encoding="utf-8") as handle:
                     self.table = parse_table(handle.read())
@@ -185,8 +194,7 @@ class PgsqlTable:
     def current(self):
         """A lookup for one message, or None when the file cannot be read."""
         try:
-            info = os.stat(self.path)
-            stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+            stamp = file_stamp(self.path)
             if stamp != self.stamp:
                 with open(self.path, encoding="utf-8") as handle:
                     settings = parse_pgsql_cf(handle.read())
@@ -228,7 +236,7 @@ class PgsqlTable:
         values = [str(v) for row in rows for v in row if v is not None]
         if not values:
             return None
-        return frozenset(v.lower() for value in values for v in re.split(r"[\s,]+", value.strip()) if v)
+        return split_list(",".join(values))
 
     def open(self):
         connect = self.connect
@@ -295,7 +303,7 @@ def parse_pgsql_cf(text):
         raise ValueError("query: '%s' is the only expansion understood")
     return {"host": match[1].strip("[]"), "port": int(match[2] or 5432), "dbname": settings["dbname"],
             "user": settings["user"], "password": settings["password"],
-            "domain": frozenset(d.lower() for d in re.split(r"[\s,]+", settings.get("domain", "")) if d),
+            "domain": split_list(settings.get("domain", "")),
             "query": query.replace("'%s'", "%(key)s")}
 
 
