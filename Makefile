@@ -14,24 +14,29 @@ export ANSIBLE_COLLECTIONS_PATH := $(REPO)/.cache/collections
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: demo test bootstrap lint unit bench-smoke package sanity compat first-scenario molecule bench clean
+.PHONY: demo test bootstrap lint unit bench-smoke package sanity compat checks molecule bench clean
 
 demo: bootstrap
 	scripts/demo.sh
 
-# Two jobs at a time: once the tarball is built, the first scenario (it
-# mostly waits on apt, ACME and container starts, and has no timing row)
-# runs beside the checks, which take the other slot one after the other.
-# Each job's output is printed whole when it ends (--output-sync). The other
-# scenarios then run alone, one after the other, as their timings need.
+# The scenarios run one after the other, as their timings need. Beside
+# them the checks run one after the other at the lowest CPU priority (nice
+# 19): they take the cycles the scenarios leave idle while they wait on apt,
+# ACME, container starts and timeouts, and hardly any from them. Their
+# output is kept and printed whole when they end; if one fails, no further
+# scenario starts. The tarball is built once, before either uses it.
 CHECKS := lint unit bench-smoke sanity compat
-FIRST_SCENARIO := $(firstword $(SCENARIOS))
-test: bootstrap
-	$(MAKE) --no-print-directory -j2 --output-sync=target first-scenario $(CHECKS)
-	$(call run_scenarios,$(filter-out $(FIRST_SCENARIO),$(SCENARIOS)))
+CHECKS_FAILED := $(REPO)/.cache/checks.failed
+test: bootstrap package
+	@rm -f $(CHECKS_FAILED)
+	$(MAKE) --no-print-directory -j2 PACKAGED=1 STOP_IF_EXISTS=$(CHECKS_FAILED) checks molecule
 
-first-scenario: package
-	$(call run_scenarios,$(FIRST_SCENARIO))
+checks:
+	@mkdir -p .cache; status=0; \
+	nice -n 19 $(MAKE) --no-print-directory $(CHECKS) >.cache/checks.log 2>&1 || status=$$?; \
+	cat .cache/checks.log; \
+	if [ $$status -ne 0 ]; then touch $(CHECKS_FAILED); echo "checks: FAILED, no further scenario starts"; fi; \
+	exit $$status
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -85,35 +90,41 @@ bench: bootstrap
 	exit $$status
 
 # Build the collection tarball into .cache/dist, install it into
-# .cache/artifact, and check the installed copy (scripts/package.sh).
+# .cache/artifact, and check the installed copy (scripts/package.sh). The
+# targets that use it build it first, except within `make test`, which
+# builds it once before they start (PACKAGED=1): a second build would
+# replace the copy a running scenario reads.
+PACKAGE_FIRST := $(if $(PACKAGED),,package)
 package:
 	scripts/package.sh
 
 # ansible-test sanity and units, on a copy of the collection
 # (scripts/sanity.sh; pip comes from ensurepip, see scripts/get_pip_ensurepip.py).
-sanity: package
+sanity: $(PACKAGE_FIRST)
 	scripts/sanity.sh
 
 # The lowest ansible-core meta/runtime.yml admits, on the controller side
 # (scripts/compat.sh): ansible-doc, --syntax-check and the unit tests that
 # do not need ansible-core 2.19, against the installed tarball.
-compat: package
+compat: $(PACKAGE_FIRST)
 	scripts/compat.sh
 
 # Each scenario's verify writes its accept/refuse table; the last line
-# ("checks: N passed, N failed") closes the run. The scenarios run the
+# ("checks: N passed, N failed") closes the run. A scenario does not start
+# once the file STOP_IF_EXISTS names exists (make test: the checks failed). The scenarios run the
 # collection as installed from the tarball (.cache/artifact, made by
 # `make package`), not the checkout; the collections it depends on come from
 # the `ansible` package in .venv, which ansible always searches.
 define run_scenarios
 set -e; for s in $(1); do \
+    if [ -n "$(STOP_IF_EXISTS)" ] && [ -e "$(STOP_IF_EXISTS)" ]; then echo "scenario $$s not started: $(STOP_IF_EXISTS)"; exit 1; fi; \
     report=$(REPO)/.cache/smtp-report-$$s.txt; rm -f $$report; start=$$(date +%s); \
     ANSIBLE_COLLECTIONS_PATH=$(REPO)/.cache/artifact AUTHSMTP_REPORT=$$report molecule test -s $$s; \
     echo "scenario $$s ($$(( $$(date +%s) - start )) s):"; tail -n 1 $$report; \
 done
 endef
 
-molecule: package
+molecule: $(PACKAGE_FIRST)
 	$(call run_scenarios,$(SCENARIOS))
 
 clean:

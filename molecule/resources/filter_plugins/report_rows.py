@@ -453,6 +453,26 @@ def secret_row(scanned, markers, label):
     )
 
 
+_FAILURE_LINE = re.compile(r"^(?:fatal|failed): \[")
+
+
+def bad_input_message(run):
+    """The message of the first task failure a bad-input converge printed
+    (`run`: its command or async_status result; the default callback with
+    ANSIBLE_CALLBACK_RESULT_FORMAT=json prints one line per failure, its
+    result after ' => '), whitespace folded; 'no failure reported' when it
+    printed none."""
+    lines = _text(_get(run, "stdout")).splitlines() + _text(_get(run, "stderr")).splitlines()
+    for line in lines:
+        if _FAILURE_LINE.match(line):
+            try:
+                message = _get(json.loads(line.partition(" => ")[2]), "msg")
+            except ValueError:
+                return f"unreadable failure line: {line}"
+            return re.sub(r"\s+", " ", _text(message))
+    return "no failure reported"
+
+
 def bad_input_row(bad_runs, target, case_file, case_text, before, after, messages):
     """One bad-input case: every converge run failed with the message of the
     case's "# expect:" line, and the live configuration's fingerprint did
@@ -1031,6 +1051,7 @@ class FilterModule:
             "dkim_unsigned_rows": dkim_unsigned_rows,
             "cert_rows": cert_rows,
             "secret_row": secret_row,
+            "bad_input_message": bad_input_message,
             "bad_input_row": bad_input_row,
             "key_type_rows": key_type_rows,
             "drift_rows": drift_rows,

@@ -49,7 +49,8 @@ def test_every_filter_is_offered():
     assert sorted(filters) == sorted(
         [
             "session_rows", "negative_verify_row", "delivery_rows", "smuggling_rows", "sink_rows", "cert_rows",
-            "secret_row", "bad_input_row", "key_type_rows", "drift_rows", "ban_rows", "unban_rows", "expiry_rows",
+            "secret_row", "bad_input_message", "bad_input_row", "key_type_rows", "drift_rows", "ban_rows",
+            "unban_rows", "expiry_rows",
             "client_config_rows", "tls_scan_rows", "handshake_rows", "renewal_rows", "strict_rows",
             "check_certs_rows", "exactly_once_rows", "sending_limit_rows", "dkim_zone_rows",
             "dkim_signature_rows", "dkim_unsigned_rows",
@@ -338,6 +339,26 @@ def bad_input(codes, messages, before="1a2b  -", after="1a2b  -", text=CASE_TEXT
         after=command(after),
         messages=messages,
     )
+
+
+NOT_JSON = "fatal: [mx12]: FAILED! => not json"
+FAILURE = 'fatal: [mx12]: FAILED! => {"changed": false, "msg": "authsmtp_domains must be\\n  a list"}'
+
+
+@pytest.mark.parametrize(
+    "run, message",
+    [
+        (command(stdout=f"PLAY [x]\n{FAILURE}\n", rc=2), "authsmtp_domains must be a list"),
+        (command(stderr=FAILURE.replace("fatal", "failed"), rc=2), "authsmtp_domains must be a list"),
+        (command(stdout="PLAY RECAP\n", rc=0), "no failure reported"),
+        ({"finished": 1, "rc": 2, "stdout": FAILURE}, "authsmtp_domains must be a list"),
+        (command(stdout=NOT_JSON, rc=2), f"unreadable failure line: {NOT_JSON}"),
+        ({}, "no failure reported"),
+    ],
+    ids=["stdout", "stderr", "none", "async-status", "not-json", "never-ran"],
+)
+def test_bad_input_message(run, message):
+    assert report_rows.bad_input_message(run) == message
 
 
 def test_bad_input_row_passes_when_the_run_fails_as_expected_and_changes_nothing():
