@@ -113,10 +113,11 @@ compat: $(PACKAGE_FIRST)
 
 # Each scenario's verify writes its accept/refuse table; the last line
 # ("checks: N passed, N failed") closes the run. A scenario does not start
-# once the file STOP_IF_EXISTS names exists (make test: the checks failed). The scenarios run the
-# collection as installed from the tarball (.cache/artifact, made by
-# `make package`), not the checkout; the collections it depends on come from
-# the `ansible` package in .venv, which ansible always searches.
+# once the file STOP_IF_EXISTS names exists (make test: the checks failed).
+# The scenarios run the collection as installed from the tarball
+# (.cache/artifact, made by `make package`), not the checkout; the
+# collections it depends on come from the `ansible` package in .venv, which
+# ansible always searches.
 define run_scenarios
 set -e; for s in $(1); do \
     if [ -n "$(STOP_IF_EXISTS)" ] && [ -e "$(STOP_IF_EXISTS)" ]; then echo "scenario $$s not started: $(STOP_IF_EXISTS)"; exit 1; fi; \
