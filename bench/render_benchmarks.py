@@ -212,9 +212,10 @@ def smtp_throughput(result):
         + (f"; {guest['smoke']}" if "smoke" in guest else "") + ".",
         "- Users: " + "; ".join(f"**{h}**: {text}" for h, text in method["hashes"].items()) + ".",
         "- Sessions: " + "; ".join(f"**{k}**: {text}" for k, text in method["kinds"].items()) + ".",
-        f"- {method['concurrency']} connections; repetitions: {method['repeat']}; each point {method['warmup_s']} s "
-        f"warm-up, then {method['duration_s']} s measured; ratios pair each point with its reference in the same "
-        "repetition.",
+        f"- {method['concurrency']} connections; repetitions: {method['repeat']}; each point "
+        + (f"{method['smoke_sessions']} sessions per connection, all counted" if method.get("smoke_sessions")
+           else f"{method['warmup_s']} s warm-up, then {method['duration_s']} s measured")
+        + "; ratios pair each point with its reference in the same repetition.",
         "- Converges: " + "; ".join(f"{c['store']} ({', '.join(c['hosts'])}): {secs(c['seconds'])}"
                                     for c in method["converges"]) + "." if method["converges"] else
         "- Converges: none.",

@@ -63,6 +63,7 @@ MINIMUM_ROUNDS = 1000
 SERVERS = {"file12": ("bookworm", "passwd-file"), "file13": ("trixie", "passwd-file"),
            "pg12": ("bookworm", "postgresql"), "pg13": ("trixie", "postgresql")}
 SMOKE_SERVERS = ["file12", "pg13"]  # every server is the same aiosmtpd there: one per store and release
+SMOKE_SESSIONS = 2  # per connection and point: a count, not a window, which a starved machine could leave empty
 DEBIAN = {"bookworm": "12", "trixie": "13"}
 PORTS = {"25": "plain", "465": "implicit", "587": "starttls"}
 KINDS = {"auth": "AUTH only (connect, TLS, AUTH, QUIT)", "message": "one message per connection",
@@ -239,9 +240,11 @@ def evaluate_checks(measurements):
         benchlib.check("all_delivered", "Every accepted message was delivered to its local mailbox.",
                        [name.format(**m) + f": {m['delivered']} of {m['accepted_total']}"
                         for m in measurements if m["delivered"] != m["accepted_total"]], bool(measurements)),
+        # Whole-run totals, not the window's: a client starved of CPU through a short window (the smoke run
+        # beside a scenario) has no 235 inside it, which is a slow machine, not a wrong reply.
         benchlib.check("auth_only_sent_nothing", "AUTH-only sessions sent no message and each got its 235.",
-                       [name.format(**m) + f": {m['accepted_total']} messages, {m['auths_ok']} AUTH"
-                        for m in measurements if m["kind"] == "auth" and (m["accepted_total"] or not m["auths_ok"])],
+                       [name.format(**m) + f": {m['accepted_total']} messages, {m['auths_total']} AUTH"
+                        for m in measurements if m["kind"] == "auth" and (m["accepted_total"] or not m["auths_total"])],
                        any(m["kind"] == "auth" for m in measurements)),
     ]
 
@@ -480,8 +483,10 @@ def measure(options, lab, log):
     steps = plan(options)
     for index, (rep, server, kind, port, hashes) in enumerate(steps, 1):
         lab.clear(server)
-        result = lab.loadgen(server, port, hashes, ["--concurrency", str(CONCURRENCY), "--duration",
-                                                    str(options.duration), "--warmup", str(options.warmup),
+        # The smoke run may be idle work beside a scenario: a count, not a window, and a patient socket.
+        window = (["--sessions", str(SMOKE_SESSIONS), "--timeout", "120"] if options.smoke
+                  else ["--duration", str(options.duration), "--warmup", str(options.warmup)])
+        result = lab.loadgen(server, port, hashes, ["--concurrency", str(CONCURRENCY), *window,
                                                     *loadgen_args(kind, options.batch)])
         m = {k: v for k, v in result.items() if k not in ("auth_ms", "total_ms")}  # every latency: too many to keep
         m.update(repetition=rep, server=server, kind=kind, port=port, hashes=hashes, delivered=lab.delivered(server),
@@ -505,7 +510,8 @@ def server_list(text):
 def main(argv=None):
     p = benchlib.parser("Authenticated submission with each user store on Debian 12 and 13, against stock Postfix "
                         "and the password hash's bound.",
-                        "no container: the load generator against aiosmtpd on 127.0.0.1, half a second per point")
+                        f"no container: the load generator against aiosmtpd on 127.0.0.1, {SMOKE_SESSIONS} sessions "
+                        "per connection and point")
     p.add_argument("--duration", type=float, help="seconds measured per point (default 10)")
     p.add_argument("--warmup", type=float, help="seconds of load before each measured window (default 2)")
     p.add_argument("--batch", type=benchlib.positive_int, default=BATCH,
@@ -515,8 +521,12 @@ def main(argv=None):
                         f"--smoke: {','.join(SMOKE_SERVERS)})")
     p.add_argument("--log-dir", help="where to keep the converge logs (default: smtp-logs/ next to --json)")
     options = benchlib.parse(p, argv)
-    options.duration = options.duration or (0.5 if options.smoke else 10.0)
-    options.warmup = options.warmup if options.warmup is not None else (0.2 if options.smoke else 2.0)
+    if options.smoke and (options.duration or options.warmup is not None):
+        p.error(f"--smoke counts {SMOKE_SESSIONS} sessions per connection, not seconds: leave out --duration "
+                "and --warmup")
+    if not options.smoke:
+        options.duration = options.duration or 10.0
+        options.warmup = options.warmup if options.warmup is not None else 2.0
     options.servers = options.servers or (SMOKE_SERVERS if options.smoke else list(SERVERS))
     run = benchlib.Run("smtp_bench", options)
     workdir = tempfile.mkdtemp(prefix="smtp-bench-", dir=options.workdir)
@@ -559,6 +569,7 @@ def main(argv=None):
         method={"servers": {s: SERVERS[s] for s in options.servers}, "ports": PORTS, "hashes": HASHES,
                 "kinds": {k: v.format(batch=options.batch) for k, v in KINDS.items()}, "batch": options.batch,
                 "repeat": options.repeat, "duration_s": options.duration, "warmup_s": options.warmup,
+                "smoke_sessions": SMOKE_SESSIONS if options.smoke else None,
                 "concurrency": CONCURRENCY, "cores": cores, "guest": lab.guest, "converges": lab.converges,
                 "verification": lab.verification, "bounds": entries},
         notes=notes, summary=rows, measurements=measurements,

@@ -5,7 +5,10 @@ A session is a new connection: connect, [TLS], banner, EHLO, [STARTTLS, EHLO],
 [AUTH PLAIN], then --messages transactions (MAIL, RCPT, DATA, message; 1 by
 default, a satellite's case with more), or none with --auth-only, then QUIT.
 --concurrency threads run sessions back to back (a closed loop), for --warmup
-seconds (not counted) and then --duration seconds (the window). A message counts
+seconds (not counted) and then --duration seconds (the window); with --sessions N
+instead, each thread runs N sessions and the window spans all of them (the smoke
+run's mode: its rates mean nothing, but a starved machine cannot leave the window
+empty). A message counts
 when its 250 arrived within the window, an AUTH when its 235 did. Per session it
 records the AUTH latency (AUTH sent to 235) and the submission latency (TCP
 connect to the 250 for its first message). Prints one JSON object (see run_load()).
@@ -168,7 +171,8 @@ def run_load(options, users):
         sender, recipient = (user, options.rcpt or user) if users else (options.mail_from, options.rcpt)
         local, serial = [], 0
         barrier.wait()
-        while time.perf_counter() < begin[0] + options.warmup + options.duration:
+        while (serial < options.sessions if options.sessions
+               else time.perf_counter() < begin[0] + options.warmup + options.duration):
             serial += 1
             messages = [build_message(sender, recipient, f"{index}.{serial}.{n}", options.size)
                         for n in range(0 if options.auth_only else options.messages)]
@@ -185,14 +189,19 @@ def run_load(options, users):
     begin[0] = time.perf_counter()
     barrier.wait()
     for thread in threads:
-        thread.join(options.warmup + options.duration + 4 * options.timeout + 30)
+        thread.join(None if options.sessions else options.warmup + options.duration + 4 * options.timeout + 30)
     used = resource.getrusage(resource.RUSAGE_SELF)
-    start = begin[0] + options.warmup
+    if options.sessions:
+        start, end = begin[0], max([begin[0] + 1e-6, *(r["end"] for r in records)])
+    else:
+        start = begin[0] + options.warmup
+        end = start + options.duration
     return {
-        **window_summary(records, start, start + options.duration),
+        **window_summary(records, start, end),
         "concurrency": options.concurrency,
         "messages": 0 if options.auth_only else options.messages,
         "accepted_total": sum(len(r["message_ends"]) for r in records),
+        "auths_total": sum(1 for r in records if r.get("auth_end") is not None),
         "client_cpu_s": round(used.ru_utime - cpu.ru_utime + used.ru_stime - cpu.ru_stime, 3),
         "openssl": ssl.OPENSSL_VERSION,
     }
@@ -211,6 +220,8 @@ def parse_args(argv=None):
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--duration", type=float, default=10.0, help="seconds measured")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before the window")
+    p.add_argument("--sessions", type=int, help="instead of a timed window and warm-up: N sessions per thread, "
+                                                "all of them counted")
     p.add_argument("--messages", type=int, default=1, help="messages per session (a satellite's case: many)")
     p.add_argument("--auth-only", action="store_true", help="no message: connect, [TLS], AUTH, QUIT")
     p.add_argument("--size", type=int, default=1024, help="message size in bytes (about)")
@@ -224,6 +235,8 @@ def parse_args(argv=None):
         p.error("without --users-file give --rcpt")
     if options.auth_only and not options.users_file:
         p.error("--auth-only needs --users-file")
+    if options.sessions is not None and options.sessions < 1:
+        p.error("--sessions must be 1 or more")
     if options.messages < 1:
         p.error("--messages must be 1 or more (--auth-only for none)")
     return options

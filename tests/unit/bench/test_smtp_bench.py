@@ -43,7 +43,8 @@ def test_users_both_costs_fixed():
 def point(rep, server, kind, port, hashes, rate, failed=0, delivered=None, accepted=10):
     return {"repetition": rep, "server": server, "kind": kind, "port": port, "hashes": hashes,
             "messages_per_s": 0.0 if kind == "auth" else rate, "auths_per_s": rate if kind == "auth" else 0.0,
-            "auths_ok": 5, "sessions_failed": failed, "errors": {"auth: 535": failed} if failed else {},
+            "auths_ok": 5, "auths_total": 7, "sessions_failed": failed,
+            "errors": {"auth: 535": failed} if failed else {},
             "accepted_total": 0 if kind == "auth" else accepted,
             "delivered": (0 if kind == "auth" else accepted) if delivered is None else delivered,
             "auth_p50_ms": 1.0, "auth_p95_ms": 2.0, "total_p50_ms": 3.0, "total_p95_ms": 4.0}
@@ -80,6 +81,11 @@ def test_summary_bounds_targets_checks():
     assert checks["no_errors"]["failed"] == ["1/file12/batch/465/shipped: {'auth: 535': 1}"]
     assert checks["all_delivered"]["failed"] == ["1/file12/batch/465/shipped: 9 of 10"]
     assert checks["auth_only_sent_nothing"]["met"] is True
+    starved = dict(points[2], auths_ok=0, auths_per_s=0.0)  # no 235 inside the window, 7 in the run: not a failure
+    assert {c["id"]: c["met"] for c in sb.evaluate_checks([starved])}["auth_only_sent_nothing"] is True
+    refused = dict(starved, auths_total=0)
+    assert {c["id"]: c["failed"] for c in sb.evaluate_checks([refused])}["auth_only_sent_nothing"] == [
+        "1/file12/auth/465/shipped: 0 messages, 0 AUTH"]
 
 
 @pytest.mark.parametrize(("line", "done"), [("250 ok", True), ("250", True), ("250-PIPELINING", False), ("", False)])
@@ -109,6 +115,10 @@ def test_loadgen_parts():
         lg.parse_args(["--host", "h", "--port", "25", "--mode", "plain", "--rcpt", "r@x", "--auth-only"])
     with pytest.raises(SystemExit):
         lg.parse_args(["--host", "h", "--port", "25", "--mode", "plain", "--rcpt", "r@x", "--messages", "0"])
+    with pytest.raises(SystemExit):
+        lg.parse_args(["--host", "h", "--port", "25", "--mode", "plain", "--rcpt", "r@x", "--sessions", "0"])
+    with pytest.raises(SystemExit):
+        sb.main(["--smoke", "--duration", "1"])  # the smoke run counts sessions, it has no window to set
 
 
 def test_smoke_run(smoke):
@@ -117,6 +127,10 @@ def test_smoke_run(smoke):
     expected |= {(s, *p) for s in sb.SMOKE_SERVERS for p in sb.SERVER_POINTS}
     assert {(r["server"], r["kind"], r["port"], r["hashes"]) for r in result["summary"]} == expected
     assert all(c["met"] for c in result["checks"]) and all(t["met"] is not None for t in result["targets"])
+    sessions = sb.CONCURRENCY * sb.SMOKE_SESSIONS  # all counted, however slowly the machine ran them
+    assert all(m["auths_ok"] == m["auths_total"] == sessions for m in result["measurements"] if m["kind"] == "auth")
+    assert all(m["messages_ok"] == m["accepted_total"] == sessions * m["messages"] == m["delivered"]
+               for m in result["measurements"] if m["kind"] != "auth")
     batch = [m for m in result["measurements"] if m["kind"] == "batch" and m["server"] != "stock"]
     assert batch and all(m["messages"] == sb.BATCH for m in batch)
     assert {(e["suite"], e["hashes"]) for e in result["method"]["verification"]} == {
