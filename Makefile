@@ -112,7 +112,8 @@ compat: $(PACKAGE_FIRST)
 	scripts/compat.sh
 
 # Each scenario's verify writes its accept/refuse table; the last line
-# ("checks: N passed, N failed") closes the run. A scenario does not start
+# ("checks: N passed, N failed") closes the run, after the failed rows, so
+# that the end of a long log names what failed. A scenario does not start
 # once the file STOP_IF_EXISTS names exists (make test: the checks failed).
 # The scenarios run the collection as installed from the tarball
 # (.cache/artifact, made by `make package`), not the checkout; the
@@ -122,8 +123,10 @@ define run_scenarios
 set -e; for s in $(1); do \
     if [ -n "$(STOP_IF_EXISTS)" ] && [ -e "$(STOP_IF_EXISTS)" ]; then echo "scenario $$s not started: $(STOP_IF_EXISTS)"; exit 1; fi; \
     report=$(REPO)/.cache/smtp-report-$$s.txt; rm -f $$report; start=$$(date +%s); \
-    ANSIBLE_COLLECTIONS_PATH=$(REPO)/.cache/artifact AUTHSMTP_REPORT=$$report molecule test -s $$s; \
-    echo "scenario $$s ($$(( $$(date +%s) - start )) s):"; tail -n 1 $$report; \
+    rc=0; ANSIBLE_COLLECTIONS_PATH=$(REPO)/.cache/artifact AUTHSMTP_REPORT=$$report molecule test -s $$s || rc=$$?; \
+    echo "scenario $$s ($$(( $$(date +%s) - start )) s):"; \
+    if [ -e $$report ]; then grep '^FAIL ' $$report || true; tail -n 1 $$report; else echo "no table written"; fi; \
+    [ $$rc -eq 0 ] || exit $$rc; \
 done
 endef
 
