@@ -206,6 +206,52 @@ def test_dkim_keys_are_roots_and_only_the_signer_reads_them(host, deployed):
     assert host.check_output("postconf -h smtpd_milters") == ""
 
 
+def test_the_password_file_keeps_passwd_files_rules_in_the_auth_workers(host, deployed):
+    """Dovecot 2.3 reads the password file in its auth workers (Lua passdb), with passwd-file's rules
+
+    Lines added for the test and cut off again (same inode, owner, mode and content after it): a hash
+    without {SCHEME} is CRYPT (its own text is no password, nor is a plaintext field), a login with ':'
+    matches no line, extra fields reach Postfix. Each is compared with what passwd-file itself does.
+    """
+    if deployed.get("user_store") == "postgresql":
+        pytest.skip("the users are in the shared store")
+    if not host.package("dovecot-core").version.startswith("1:2.3."):
+        pytest.skip("Dovecot 2.4 reads the file with its own passwd-file passdb, in the auth workers")
+    passdb = host.check_output("doveconf -n passdb")
+    assert "driver = lua" in passdb and "blocking=yes" in passdb, passdb
+    path = deployed["passwd_file"]
+    crypted = host.check_output("doveadm pw -s SHA512-CRYPT -r 1000 -p secret-1").split("}", 1)[1]
+    lines = (
+        f"lua-test-nohash@example.invalid:{crypted}::::::\n"
+        "lua-test-plain@example.invalid:secret-2::::::\n"
+        "lua-test-extra@example.invalid:{PLAIN}secret-3::::::nodelay authsmtp_test=kept\n"
+    )
+    size = host.file(path).size
+    before = host.check_output("stat -c '%%i %%U:%%G %%a' %s && sha256sum < %s", path, path)
+    append = f"import sys; open(sys.argv[1], 'a').write({lines!r})"
+    host.check_output("python3 -c %s %s", append, path)
+
+    def auth(user, password):
+        return host.run("doveadm auth test %s %s", user, password)
+
+    try:
+        assert auth("lua-test-nohash@example.invalid", "secret-1").rc == 0
+        assert auth("lua-test-nohash@example.invalid", crypted).rc != 0
+        assert auth("lua-test-plain@example.invalid", "secret-2").rc != 0
+        assert auth("lua-test-nohash@example.invalid:x", "secret-1").rc != 0
+        extra = auth("lua-test-extra@example.invalid", "secret-3")
+        assert extra.rc == 0 and "authsmtp_test=kept" in extra.stdout, extra.stdout
+        # An auth worker's command line is "dovecot/auth -w" (the debootstrap image has no pgrep).
+        workers = host.check_output(
+            "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done"
+            " | grep -c '^dovecot/auth -w' || true"
+        )
+        assert int(workers) >= 1, "no auth worker process, so none verified them"
+    finally:
+        host.check_output("truncate -s %s %s", str(size), path)
+    assert host.check_output("stat -c '%%i %%U:%%G %%a' %s && sha256sum < %s", path, path) == before
+
+
 def test_staging_is_private(host):
     """staging directories root, 0700"""
     for name in ("postfix", "dovecot"):
