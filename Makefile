@@ -125,7 +125,7 @@ set -e; for s in $(1); do \
     report=$(REPO)/.cache/smtp-report-$$s.txt; rm -f $$report; start=$$(date +%s); \
     rc=0; ANSIBLE_COLLECTIONS_PATH=$(REPO)/.cache/artifact AUTHSMTP_REPORT=$$report molecule test -s $$s || rc=$$?; \
     echo "scenario $$s ($$(( $$(date +%s) - start )) s):"; \
-    if [ -e $$report ]; then grep '^FAIL ' $$report || true; tail -n 1 $$report; else echo "no table written"; fi; \
+    if [ -e $$report ]; then grep -E '^(FAIL |      got, in full: )' $$report || true; tail -n 1 $$report; else echo "no table written"; fi; \
     [ $$rc -eq 0 ] || exit $$rc; \
 done
 endef

@@ -18,6 +18,9 @@ _EXPECTED_WIDTH = 42
 # Like Jinja's truncate(90, true, '...') with Ansible's leeway of 5.
 _GOT_WIDTH = 90
 _GOT_LEEWAY = 5
+# A failed row whose "got" was cut is followed by this line with all of it:
+# the end of a log then says why, not only that.
+_FULL_GOT = "      got, in full: %s"
 
 
 def _as_list(value):
@@ -278,7 +281,8 @@ def _truncate(text):
 
 
 def report_table(rows):
-    """The table's lines: a header, one line per row, and the summary last."""
+    """The table's lines: a header, one line per row (a failed row whose
+    "got" was cut, followed by all of it), and the summary last."""
     if not isinstance(rows, list):
         raise AnsibleFilterError("report_table expects a list of rows")
     lines = [
@@ -289,6 +293,8 @@ def report_table(rows):
     for index, row in enumerate(rows):
         status = row_status(row, index)
         counts[status] += 1
+        got = str(row.get("got", "")).replace("\n", " ")
+        shown = _truncate(got)
         lines.append(
             _LINE
             % (
@@ -296,9 +302,11 @@ def report_table(rows):
                 row.get("host", ""),
                 str(row.get("check", ""))[:_CHECK_WIDTH],
                 str(row.get("expected", ""))[:_EXPECTED_WIDTH],
-                _truncate(str(row.get("got", "")).replace("\n", " ")),
+                shown,
             )
         )
+        if status == "FAIL" and shown != got:
+            lines.append(_FULL_GOT % got)
     lines.append(f"checks: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
     return lines
 

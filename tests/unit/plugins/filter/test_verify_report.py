@@ -377,6 +377,20 @@ def test_report_table_cuts_long_columns():
     assert verify_report.report_table([dict(row, got="y" * 95)])[2].endswith("  " + "y" * 95)
 
 
+def test_a_failed_row_cut_short_is_followed_by_all_it_got():
+    got = (
+        "rc 0; mx rebuilt in 201 s: snapshot 761af705 checked and restored 18 s;"
+        " keys and users restored, deployed 171 s"
+    )
+    row = {"host": "mx", "check": "rebuild", "expected": "rc 0, under 180 s", "got": got, "status": "FAIL"}
+    lines = verify_report.report_table([row, dict(row, status="PASS"), dict(row, got="rc 1")])
+    assert lines[2].startswith("FAIL  mx ") and lines[2].endswith("...")
+    assert lines[3] == "      got, in full: " + got
+    # Passed rows, and failed ones shown whole, keep one line each.
+    assert [line[:4] for line in lines[4:-1]] == ["PASS", "FAIL"]
+    assert lines[-1] == "checks: 1 passed, 2 failed, 0 skipped"
+
+
 @pytest.mark.parametrize(
     ("row", "fragment"),
     [
