@@ -113,7 +113,9 @@ compat: $(PACKAGE_FIRST)
 
 # Each scenario's verify writes its accept/refuse table; the last line
 # ("checks: N passed, N failed") closes the run, after the failed rows, so
-# that the end of a long log names what failed. A scenario does not start
+# that the end of a long log names what failed (with the line "got, in
+# full:" that report_table, plugins/filter/verify_report.py, puts under a
+# failed row it cut short). A scenario does not start
 # once the file STOP_IF_EXISTS names exists (make test: the checks failed).
 # The scenarios run the collection as installed from the tarball
 # (.cache/artifact, made by `make package`), not the checkout; the
